@@ -1,0 +1,5 @@
+import KSR
+
+
+def mod_init():
+    return 1 / 0
