@@ -1,0 +1,159 @@
+// Command kemigo is a SIP proxy whose routing logic is a Kamailio KEMI
+// Python script.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kemigo/kemigo/core/config"
+	"github.com/kemigo/kemigo/core/proxy"
+	"github.com/kemigo/kemigo/pybridge"
+	"github.com/rs/zerolog"
+)
+
+// Version is the kemigo version.
+const Version = "0.1.0"
+
+const usage = `kemigo %s - a SIP proxy routed by Kamailio KEMI Python scripts
+
+Usage:
+  kemigo run --script FILE [--listen udp:127.0.0.1:5060 ...] [--workers N] [-c kemigo.toml]
+  kemigo stubs [--out FILE]       write the KSR type stubs (python/KSR.pyi)
+  kemigo apidoc [--out FILE]      write the reference of implemented KEMI functions
+  kemigo version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintf(os.Stderr, usage, Version)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = cmdRun(os.Args[2:])
+	case "stubs":
+		err = cmdGen(os.Args[2:], "python/KSR.pyi", writeStubs)
+	case "apidoc":
+		err = cmdGen(os.Args[2:], "docs/KEMI.md", writeAPIDoc)
+	case "version", "--version", "-v":
+		fmt.Printf("kemigo %s (Python %s)\n", Version, pybridge.PyVersion())
+	case "help", "-h", "--help":
+		fmt.Printf(usage, Version)
+	default:
+		fmt.Fprintf(os.Stderr, "kemigo: unknown command %q\n"+usage, os.Args[1], Version)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kemigo:", err)
+		os.Exit(1)
+	}
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func newLogger(format, level string, out io.Writer) (zerolog.Logger, error) {
+	lv, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return zerolog.Logger{}, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	if format == "console" {
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000"}
+	}
+	return zerolog.New(out).Level(lv).With().Timestamp().Logger(), nil
+}
+
+func cmdRun(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var listens listFlag
+	script := fs.String("script", "", "route script (app_python3 or app_python3s style)")
+	cfgFile := fs.String("c", "", "TOML config file")
+	workers := fs.Int("workers", -1, "Python workers (default: 1 on Python 3.11, CPU count on 3.12+)")
+	logFormat := fs.String("log-format", "", "json or console")
+	logLevel := fs.String("log-level", "", "debug, info, warn, error")
+	fs.Var(&listens, "listen", "listen socket proto:ip:port (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := config.Default()
+	if *cfgFile != "" {
+		var err error
+		if cfg, err = config.Load(*cfgFile); err != nil {
+			return err
+		}
+	}
+	if *script != "" {
+		cfg.AppPython3.Load = *script
+	}
+	if len(listens) > 0 {
+		cfg.Listen = listens
+	}
+	if *workers >= 0 {
+		cfg.Workers = *workers
+	}
+	if *logFormat != "" {
+		cfg.LogFormat = *logFormat
+	}
+	if *logLevel != "" {
+		cfg.LogLevel = *logLevel
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr)
+	if err != nil {
+		return err
+	}
+	p, err := proxy.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	p.Start()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	for s := range sigs {
+		if s == syscall.SIGHUP {
+			if err := p.Reload(); err != nil {
+				log.Error().Err(err).Msg("reload failed; the old script keeps running")
+			} else {
+				log.Info().Msg("script reloaded")
+			}
+			continue
+		}
+		log.Info().Str("signal", s.String()).Msg("stopping")
+		p.Close()
+		return nil
+	}
+	return nil
+}
+
+func cmdGen(args []string, def string, gen func(io.Writer) error) error {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
+	out := fs.String("out", "", "output file (default: stdout); conventional path "+def)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return gen(os.Stdout)
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	if err := gen(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,206 @@
+// Package config reads kemigo's TOML configuration. Sections are named after
+// Kamailio modules and keys after their modparams, so a kamailio.cfg maps
+// line by line: modparam("htable", "htable", "ipban=>size=8;autoexpire=300;")
+// becomes [htable] htable = ["ipban=>size=8;autoexpire=300;"]. Unknown keys
+// are an error naming the key.
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/kemigo/kemigo/core/modules/corex"
+	"github.com/kemigo/kemigo/core/modules/htable"
+	"github.com/kemigo/kemigo/core/modules/kx"
+	"github.com/kemigo/kemigo/core/modules/maxfwd"
+	"github.com/kemigo/kemigo/core/modules/sanity"
+	"github.com/kemigo/kemigo/core/modules/siputils"
+	"github.com/kemigo/kemigo/core/modules/sl"
+)
+
+// AppPython is the [app_python3] section.
+type AppPython struct {
+	Load              string   `toml:"load"` // the script (alias script_name)
+	ScriptName        string   `toml:"script_name"`
+	ScriptStyle       string   `toml:"script_style"` // auto, python3 (app_python3), python3s (app_python3s)
+	ModInitFunction   string   `toml:"mod_init_function"`
+	ChildInitMethod   string   `toml:"child_init_method"`
+	SingleInterpreter bool     `toml:"single_interpreter"` // one worker in the main interpreter
+	ExtraPaths        []string `toml:"extra_paths"`        // prepended to sys.path
+	Virtualenv        string   `toml:"virtualenv"`         // its site-packages is added to sys.path
+	// ErrorReply is the code sent when a request route raised before any
+	// reply or relay; 0 turns it off (Kamailio sends nothing).
+	ErrorReply int  `toml:"error_reply"`
+	Watch      bool `toml:"watch"` // reload when the script file changes
+}
+
+// KEMI is the [kemi] section: Kamailio's kemi.* core globals.
+type KEMI struct {
+	ReplyRouteCallback  string `toml:"reply_route_callback"`
+	OnsendRouteCallback string `toml:"onsend_route_callback"`
+	EventRouteCallback  string `toml:"event_route_callback"`
+	PreRoutingCallback  string `toml:"pre_routing_callback"`
+}
+
+// Config is the whole configuration.
+type Config struct {
+	Listen    []string `toml:"listen"`     // "udp:127.0.0.1:5060"
+	Alias     []string `toml:"alias"`      // host[:port] names that are myself
+	Workers   int      `toml:"workers"`    // 0: 1 on Python 3.11, NumCPU on 3.12+
+	LogLevel  string   `toml:"log_level"`  // debug, info, warn, error
+	LogFormat string   `toml:"log_format"` // json, console
+	QueueLen  int      `toml:"queue_len"`  // jobs per worker before overload
+
+	AppPython3 AppPython       `toml:"app_python3"`
+	KEMI       KEMI            `toml:"kemi"`
+	Corex      corex.Config    `toml:"corex"`
+	HTable     htable.Config   `toml:"htable"`
+	KX         kx.Config       `toml:"kx"`
+	MaxFwd     maxfwd.Config   `toml:"maxfwd"`
+	Sanity     sanity.Config   `toml:"sanity"`
+	SipUtils   siputils.Config `toml:"siputils"`
+	SL         sl.Config       `toml:"sl"`
+}
+
+// Default returns the configuration used with no file.
+func Default() Config {
+	return Config{
+		Listen:    []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"},
+		LogLevel:  "info",
+		LogFormat: "json",
+		QueueLen:  1024,
+		AppPython3: AppPython{
+			ScriptStyle:     "auto",
+			ModInitFunction: "mod_init",
+			ChildInitMethod: "child_init",
+			ErrorReply:      500,
+		},
+		KEMI: KEMI{
+			ReplyRouteCallback:  "ksr_reply_route",
+			OnsendRouteCallback: "ksr_onsend_route",
+		},
+		Corex:    corex.DefaultConfig(),
+		HTable:   htable.DefaultConfig(),
+		KX:       kx.DefaultConfig(),
+		MaxFwd:   maxfwd.DefaultConfig(),
+		Sanity:   sanity.DefaultConfig(),
+		SipUtils: siputils.DefaultConfig(),
+		SL:       sl.DefaultConfig(),
+	}
+}
+
+// Load reads a TOML file over the defaults.
+func Load(path string) (Config, error) {
+	c := Default()
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := unknown(md); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, c.Validate()
+}
+
+// Parse reads TOML text over the defaults (tests, fuzzing).
+func Parse(text string) (Config, error) {
+	c := Default()
+	md, err := toml.Decode(text, &c)
+	if err != nil {
+		return c, err
+	}
+	if err := unknown(md); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func unknown(md toml.MetaData) error {
+	und := md.Undecoded()
+	if len(und) == 0 {
+		return nil
+	}
+	var keys []string
+	for _, k := range und {
+		ks := k.String()
+		parent := false // a whole unknown section is named by its keys
+		for _, o := range und {
+			if strings.HasPrefix(o.String(), ks+".") {
+				parent = true
+			}
+		}
+		if !parent {
+			keys = append(keys, ks)
+		}
+	}
+	sort.Strings(keys)
+	return fmt.Errorf("unknown config key %s", strings.Join(keys, ", "))
+}
+
+// Script returns the configured script path.
+func (c *Config) Script() string {
+	if c.AppPython3.Load != "" {
+		return c.AppPython3.Load
+	}
+	return c.AppPython3.ScriptName
+}
+
+// Validate checks values that TOML types cannot.
+func (c *Config) Validate() error {
+	for _, l := range c.Listen {
+		if _, _, _, err := ParseListen(l); err != nil {
+			return err
+		}
+	}
+	switch c.AppPython3.ScriptStyle {
+	case "", "auto", "python3", "python3s":
+	default:
+		return fmt.Errorf("app_python3.script_style: %q is not auto, python3 or python3s", c.AppPython3.ScriptStyle)
+	}
+	switch c.LogFormat {
+	case "", "json", "console":
+	default:
+		return fmt.Errorf("log_format: %q is not json or console", c.LogFormat)
+	}
+	if c.Workers < 0 {
+		return fmt.Errorf("workers: %d is negative", c.Workers)
+	}
+	return nil
+}
+
+// ParseListen splits "proto:host:port" (port defaults to 5060, proto to udp).
+func ParseListen(s string) (proto, host string, port int, err error) {
+	proto = "udp"
+	rest := s
+	if i := strings.Index(s, ":"); i > 0 {
+		switch p := strings.ToLower(s[:i]); p {
+		case "udp", "tcp", "tls":
+			proto, rest = p, s[i+1:]
+		}
+	}
+	host, port = rest, 5060
+	if strings.HasPrefix(rest, "[") {
+		j := strings.Index(rest, "]")
+		if j < 0 {
+			return "", "", 0, fmt.Errorf("listen %q: bad IPv6 address", s)
+		}
+		host = rest[1:j]
+		rest = rest[j+1:]
+		if strings.HasPrefix(rest, ":") {
+			if _, err := fmt.Sscanf(rest[1:], "%d", &port); err != nil {
+				return "", "", 0, fmt.Errorf("listen %q: bad port", s)
+			}
+		}
+	} else if i := strings.LastIndex(rest, ":"); i >= 0 {
+		host = rest[:i]
+		if _, err := fmt.Sscanf(rest[i+1:], "%d", &port); err != nil || port <= 0 || port > 65535 {
+			return "", "", 0, fmt.Errorf("listen %q: bad port", s)
+		}
+	}
+	if host == "" {
+		return "", "", 0, fmt.Errorf("listen %q: no address", s)
+	}
+	return proto, host, port, nil
+}

@@ -1,0 +1,87 @@
+package proxy
+
+import (
+	"github.com/kemigo/kemigo/core/config"
+	"github.com/kemigo/kemigo/core/kemi"
+	"github.com/kemigo/kemigo/core/modules/corex"
+	"github.com/kemigo/kemigo/core/modules/htable"
+	"github.com/kemigo/kemigo/core/modules/ksr"
+	"github.com/kemigo/kemigo/core/modules/kx"
+	"github.com/kemigo/kemigo/core/modules/maxfwd"
+	"github.com/kemigo/kemigo/core/modules/sanity"
+	"github.com/kemigo/kemigo/core/modules/siputils"
+	"github.com/kemigo/kemigo/core/modules/sl"
+	"github.com/rs/zerolog"
+)
+
+// Myself answers "is this address mine"; the transport implements it.
+type Myself interface {
+	IsMyself(host string, port int, proto string) bool
+}
+
+// Modules holds every module instance of one proxy.
+type Modules struct {
+	KSR      *ksr.Module
+	Corex    *corex.Module
+	HTable   *htable.Module
+	KX       *kx.Module
+	MaxFwd   *maxfwd.Module
+	Sanity   *sanity.Module
+	SipUtils *siputils.Module
+	SL       *sl.Module
+}
+
+// myselfRef lets the modules be built (and the export table fixed) before
+// the transport exists: the table must be known when Python starts.
+type myselfRef struct{ me Myself }
+
+func (r *myselfRef) IsMyself(host string, port int, proto string) bool {
+	if r.me == nil {
+		return false
+	}
+	return r.me.IsMyself(host, port, proto)
+}
+
+// BuildModules creates the modules from the configuration.
+func BuildModules(cfg *config.Config, me *myselfRef, log zerolog.Logger) (*Modules, error) {
+	var err error
+	m := &Modules{}
+	m.KSR = ksr.New(me)
+	m.Corex = corex.New(cfg.Corex)
+	if m.HTable, err = htable.New(cfg.HTable, htable.WithLogger(log)); err != nil {
+		return nil, err
+	}
+	m.KX = kx.New(cfg.KX)
+	if m.MaxFwd, err = maxfwd.New(cfg.MaxFwd); err != nil {
+		return nil, err
+	}
+	m.Sanity = sanity.New(cfg.Sanity)
+	m.SipUtils = siputils.New(cfg.SipUtils, me)
+	m.SL = sl.New(cfg.SL)
+	return m, nil
+}
+
+// Table builds the KEMI export table from the modules, in a fixed order.
+func (m *Modules) Table() *kemi.Table {
+	t := kemi.NewTable()
+	t.Register(m.KSR.Exports()...)
+	t.Register(m.Corex.Exports()...)
+	t.Register(m.HTable.Exports()...)
+	t.Register(m.KX.Exports()...)
+	t.Register(m.MaxFwd.Exports()...)
+	t.Register(m.Sanity.Exports()...)
+	t.Register(m.SipUtils.Exports()...)
+	t.Register(m.SL.Exports()...)
+	return t
+}
+
+// ExportTable returns the export table of a default configuration (stubs,
+// docs, script check).
+func ExportTable() *kemi.Table {
+	cfg := config.Default()
+	m, err := BuildModules(&cfg, &myselfRef{}, zerolog.Nop())
+	if err != nil {
+		panic(err)
+	}
+	return m.Table()
+}

@@ -1,0 +1,241 @@
+// Package proxy puts kemigo together: it builds the modules and their export
+// table, starts the Python workers and the transport, and routes every
+// received message through the script on the worker its Call-ID hashes to,
+// so one dialog's messages run in order on one worker.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/kemigo/kemigo/core/config"
+	"github.com/kemigo/kemigo/core/kemi"
+	"github.com/kemigo/kemigo/core/sipmsg"
+	"github.com/kemigo/kemigo/core/transport"
+	"github.com/kemigo/kemigo/pybridge"
+	"github.com/rs/zerolog"
+)
+
+// Proxy is one running kemigo.
+type Proxy struct {
+	Cfg     config.Config
+	Log     zerolog.Logger
+	Mods    *Modules
+	Table   *kemi.Table
+	Engine  *pybridge.Engine
+	TP      *transport.Transport
+	me      *myselfRef
+	seed    maphash.Seed
+	started time.Time
+
+	// counters (metrics come later)
+	Received   atomic.Uint64
+	Overloaded atomic.Uint64
+	Exceptions atomic.Uint64
+}
+
+// New builds the proxy: modules, export table, Python workers with the
+// script loaded, and the listen sockets. Nothing is received before Start.
+func New(cfg config.Config, log zerolog.Logger) (*Proxy, error) {
+	p := &Proxy{Cfg: cfg, Log: log, me: &myselfRef{}, seed: maphash.MakeSeed(), started: time.Now()}
+	mods, err := BuildModules(&cfg, p.me, log)
+	if err != nil {
+		return nil, err
+	}
+	p.Mods = mods
+	p.Table = mods.Table()
+	if err := pybridge.Init(p.Table); err != nil {
+		return nil, err
+	}
+	script := cfg.Script()
+	if script == "" {
+		return nil, errors.New("no route script: set --script or [app_python3] load")
+	}
+	var listens []transport.Listen
+	for _, l := range cfg.Listen {
+		proto, host, port, err := config.ParseListen(l)
+		if err != nil {
+			return nil, err
+		}
+		listens = append(listens, transport.Listen{Proto: proto, IP: host, Port: port})
+	}
+	// Sockets first: mod_init and child_init may already ask is_myself.
+	p.TP, err = transport.New(listens, cfg.Alias, log)
+	if err != nil {
+		return nil, err
+	}
+	p.me.me = p.TP
+	extra := append([]string(nil), cfg.AppPython3.ExtraPaths...)
+	if venv := cfg.AppPython3.Virtualenv; venv != "" {
+		matches, _ := filepath.Glob(filepath.Join(venv, "lib", "python3*", "site-packages"))
+		extra = append(extra, matches...)
+	}
+	p.Engine, err = pybridge.New(pybridge.Options{
+		Script:     script,
+		Style:      cfg.AppPython3.ScriptStyle,
+		ModInit:    cfg.AppPython3.ModInitFunction,
+		ChildInit:  cfg.AppPython3.ChildInitMethod,
+		Workers:    cfg.Workers,
+		Single:     cfg.AppPython3.SingleInterpreter,
+		ExtraPaths: extra,
+		QueueLen:   cfg.QueueLen,
+	}, log)
+	if err != nil {
+		p.TP.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Start begins receiving.
+func (p *Proxy) Start() {
+	p.Mods.HTable.Start()
+	p.TP.Start(p.onMessage)
+	socks := make([]string, 0, len(p.TP.Sockets()))
+	for _, s := range p.TP.Sockets() {
+		socks = append(socks, s.String())
+	}
+	p.Log.Info().Strs("listen", socks).Int("workers", len(p.Engine.Workers())).
+		Str("python", pybridge.PyVersion()).Str("mode", p.Engine.Mode()).
+		Str("script", p.Cfg.Script()).Msg("kemigo started")
+}
+
+// Close stops receiving, then the workers.
+func (p *Proxy) Close() {
+	p.TP.Close()
+	p.Engine.Close()
+	p.Mods.HTable.Stop()
+}
+
+// Uptime is the time since New.
+func (p *Proxy) Uptime() time.Duration { return time.Since(p.started) }
+
+// WorkerFor picks the worker of a Call-ID.
+func (p *Proxy) WorkerFor(callID string) int {
+	n := len(p.Engine.Workers())
+	if n == 1 {
+		return 0
+	}
+	return int(maphash.String(p.seed, callID) % uint64(n))
+}
+
+// onMessage runs on a transport reader goroutine: hand off at once.
+func (p *Proxy) onMessage(m *sipmsg.Msg) {
+	p.Received.Add(1)
+	w := p.WorkerFor(m.CallID())
+	if !p.Engine.Submit(w, func(wk *pybridge.Worker) { p.Route(wk, m) }) {
+		p.Overloaded.Add(1)
+		// Overload: answer 503 rather than queueing without bound.
+		if m.Req != nil && m.Req.Method != sip.ACK {
+			res := m.BuildReply(503, "Service Unavailable")
+			res.AppendHeader(sip.NewHeader("Retry-After", "5"))
+			_ = m.SendReply(res)
+		}
+	}
+}
+
+// Route runs the script for one received message on worker w.
+func (p *Proxy) Route(w *pybridge.Worker, m *sipmsg.Msg) {
+	c := &kemi.Ctx{Msg: m, Worker: w.State, BranchIdx: -1}
+	c.Log = p.Log.With().Int("worker", w.ID).Str("callid", m.CallID()).Logger()
+	if m.Req != nil {
+		c.Route = kemi.RouteRequest
+		r := w.CallRoute(c, "ksr_request_route", "")
+		p.after(c, "ksr_request_route", r)
+		return
+	}
+	c.Route = kemi.RouteReply
+	name := p.Cfg.KEMI.ReplyRouteCallback
+	if name != "" && name != "none" {
+		r := w.CallRoute(c, name, "")
+		if r.Status != pybridge.RouteMissing {
+			p.after(c, name, r)
+		}
+	}
+	if !c.Drop {
+		p.forwardReply(c)
+	}
+}
+
+// after logs what a route left behind and applies the error-reply policy.
+func (p *Proxy) after(c *kemi.Ctx, name string, r pybridge.RouteResult) {
+	m := c.Msg
+	switch r.Status {
+	case pybridge.RouteMissing:
+		if c.Route == kemi.RouteRequest {
+			c.Log.Error().Str("route", name).Msg(name + " not found or is not callable")
+		}
+	case pybridge.RouteExit:
+		c.Log.Debug().Str("route", name).Msg("route ended by sys.exit()")
+	case pybridge.RouteExc:
+		p.Exceptions.Add(1)
+		c.Log.Error().Str("route", name).Str("file", r.Err.File).Int("line", r.Err.Line).
+			Str("traceback", r.Err.Text).
+			Msg(fmt.Sprintf("%s: unhandled exception in the Python code at %s:%d", name, r.Err.File, r.Err.Line))
+		code := p.Cfg.AppPython3.ErrorReply
+		if code > 0 && m.Req != nil && m.Replied == 0 && !m.Relayed && !m.NoReply && m.Req.Method != sip.ACK {
+			if err := m.Reply(code, reasonFor(code)); err != nil {
+				c.Log.Warn().Err(err).Msg("error reply not sent")
+			}
+		}
+	}
+	p.Mods.HTable.UnlockAll(c.Worker.ID)
+}
+
+func reasonFor(code int) string {
+	if code == 500 {
+		return "Server Internal Error"
+	}
+	return "Server Error"
+}
+
+// forwardReply relays a reply with no transaction statelessly: the top Via
+// must be ours; it goes to the next Via (RFC 3261 §16.7 step 9 without tm).
+func (p *Proxy) forwardReply(c *kemi.Ctx) {
+	res := c.Msg.Res
+	vias := res.GetHeaders("Via")
+	if len(vias) < 2 {
+		return
+	}
+	top, ok := vias[0].(*sip.ViaHeader)
+	if !ok || !p.TP.IsMyself(top.Host, top.Port, "") {
+		c.Log.Debug().Msg("reply whose top Via is not ours dropped")
+		return
+	}
+	next, ok := vias[1].(*sip.ViaHeader)
+	if !ok {
+		return
+	}
+	out := res.Clone()
+	out.RemoveHeader("Via")
+	c.Msg.ApplyEdits(out)
+	host, port := next.Host, next.Port
+	if r, ok := next.Params.Get("received"); ok && r != "" {
+		host = r
+	}
+	if rp, ok := next.Params.Get("rport"); ok && rp != "" {
+		fmt.Sscanf(rp, "%d", &port)
+	}
+	if port == 0 {
+		port = 5060
+	}
+	proto := strings.ToLower(next.Transport)
+	if err := p.TP.SendTo(out, proto, host, port); err != nil {
+		c.Log.Warn().Err(err).Msg("reply not forwarded")
+	}
+}
+
+// Reload re-imports the script in every worker (app_python.reload).
+func (p *Proxy) Reload() error {
+	if _, err := os.Stat(p.Cfg.Script()); err != nil {
+		return err
+	}
+	return p.Engine.Reload(p.Cfg.Script())
+}
