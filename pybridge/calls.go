@@ -85,7 +85,7 @@ func kgGoCall(wid C.int, id C.int, args *C.kg_arg, nargs C.int, ret *C.kg_ret) {
 		ret.kind = 4
 		return
 	}
-	e := theTable.ByID(int(id))
+	e := w.eng.table.ByID(int(id))
 	n := int(nargs)
 	if cap(w.args) < n {
 		w.args = make([]val.Value, n)

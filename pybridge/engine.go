@@ -69,6 +69,11 @@ type Options struct {
 	Single     bool     // one worker in the main interpreter (C extensions that refuse sub-interpreters)
 	ExtraPaths []string // prepended to sys.path (libraries, a virtualenv's site-packages)
 	QueueLen   int      // jobs queued per worker before Submit refuses (default 1024)
+	// Table is this engine's export table (nil: the one given to Init). It
+	// must have the layout given to Init (same functions, ids and types):
+	// the C binding is fixed once per process, but each proxy built in one
+	// process (tests) binds its own module instances.
+	Table *kemi.Table
 }
 
 // Engine owns the Python workers.
@@ -107,6 +112,24 @@ var (
 	pyMainErr = errors.New("python main thread")
 )
 
+func sameLayout(a, b *kemi.Table) error {
+	if len(a.All()) != len(b.All()) {
+		return fmt.Errorf("pybridge: export table has %d functions, the process started with %d", len(b.All()), len(a.All()))
+	}
+	for i, e := range a.All() {
+		f := b.All()[i]
+		if e.Module != f.Module || e.Name != f.Name || e.Ret != f.Ret || len(e.Params) != len(f.Params) {
+			return fmt.Errorf("pybridge: export %d is %s, the process started with %s", i, f.FullName(), e.FullName())
+		}
+		for j := range e.Params {
+			if e.Params[j] != f.Params[j] {
+				return fmt.Errorf("pybridge: %s parameter types differ from the process's table", f.FullName())
+			}
+		}
+	}
+	return nil
+}
+
 // Init starts CPython with the given export table. It must be called once
 // per process, before New; the table cannot change afterwards.
 func Init(table *kemi.Table) error {
@@ -144,7 +167,7 @@ func Init(table *kemi.Table) error {
 		initErr = <-ready
 	})
 	if initErr == nil && table != theTable {
-		return errors.New("pybridge: Init called again with another export table")
+		return sameLayout(theTable, table)
 	}
 	return initErr
 }
@@ -168,6 +191,12 @@ func New(opts Options, log zerolog.Logger) (*Engine, error) {
 		opts.QueueLen = 1024
 	}
 	e := &Engine{table: theTable, opts: opts, log: log}
+	if opts.Table != nil {
+		if err := sameLayout(theTable, opts.Table); err != nil {
+			return nil, err
+		}
+		e.table = opts.Table
+	}
 	n := opts.Workers
 	switch {
 	case opts.Single:

@@ -86,6 +86,7 @@ func New(cfg config.Config, log zerolog.Logger) (*Proxy, error) {
 		Single:     cfg.AppPython3.SingleInterpreter,
 		ExtraPaths: extra,
 		QueueLen:   cfg.QueueLen,
+		Table:      p.Table,
 	}, log)
 	if err != nil {
 		p.TP.Close()

@@ -74,6 +74,15 @@ type Msg struct {
 	RRParams    string
 	ToTag       string // deterministic local To-tag, computed on first use
 	ToTagPrefix string
+
+	// Destination set beyond branch 0 (registrar.lookup, append_branch).
+	Branches []Branch
+	// Branch-0 extras set by registrar.lookup.
+	Path     string // Path of the R-URI contact, turned into Route headers
+	SendSock string // forced send socket ($fs), "proto:ip:port"
+	ConnID   int64  // id of the TCP connection the message came on (0 for UDP)
+	// Scratch space modules keep per message (keyed by module name).
+	Ext map[string]any
 }
 
 // NewRequest wraps a received request.
