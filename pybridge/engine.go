@@ -376,6 +376,13 @@ func (e *Engine) Submit(i int, job func(*Worker)) bool {
 	}
 }
 
+// SubmitWait queues a job for worker i, waiting for room (internal work
+// such as timers, which must not be lost). Never call it from worker i.
+func (e *Engine) SubmitWait(i int, job func(*Worker)) {
+	defer func() { _ = recover() }() // the engine closed meanwhile
+	e.workers[i].jobs <- job
+}
+
 // Run runs job on worker i and waits for it.
 func (e *Engine) Run(i int, job func(*Worker)) {
 	done := make(chan struct{})

@@ -18,6 +18,7 @@ import (
 	"github.com/kemigo/kemigo/core/modules/sanity"
 	"github.com/kemigo/kemigo/core/modules/siputils"
 	"github.com/kemigo/kemigo/core/modules/sl"
+	"github.com/kemigo/kemigo/core/modules/tm"
 )
 
 // AppPython is the [app_python3] section.
@@ -62,6 +63,7 @@ type Config struct {
 	Sanity     sanity.Config   `toml:"sanity"`
 	SipUtils   siputils.Config `toml:"siputils"`
 	SL         sl.Config       `toml:"sl"`
+	TM         tm.Config       `toml:"tm"`
 }
 
 // Default returns the configuration used with no file.
@@ -88,6 +90,7 @@ func Default() Config {
 		Sanity:   sanity.DefaultConfig(),
 		SipUtils: siputils.DefaultConfig(),
 		SL:       sl.DefaultConfig(),
+		TM:       tm.DefaultConfig(),
 	}
 }
 

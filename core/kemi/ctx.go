@@ -49,4 +49,17 @@ type Ctx struct {
 	BranchIdx int  // $T_branch_idx; -1 outside branch contexts
 	Tx        any  // the transaction, when the route runs in one (core/tm)
 	Reply     *sipmsg.Msg
+	// Call runs another named callback of the script on this worker, nested
+	// (branch and onsend routes from t_relay). It returns false when the
+	// script has no such callable. Nil outside a worker.
+	Call CallFunc
+}
+
+// CallFunc runs the named route callback with context c (param is passed to
+// event routes when not empty). It reports whether the callback existed.
+type CallFunc func(c *Ctx, route, param string) bool
+
+// Sub returns a context for a nested or later callback of the same worker.
+func (c *Ctx) Sub(m *sipmsg.Msg, route RouteType) *Ctx {
+	return &Ctx{Msg: m, Route: route, Worker: c.Worker, Log: c.Log, BranchIdx: c.BranchIdx, Tx: c.Tx, Call: c.Call}
 }

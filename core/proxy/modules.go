@@ -11,6 +11,7 @@ import (
 	"github.com/kemigo/kemigo/core/modules/sanity"
 	"github.com/kemigo/kemigo/core/modules/siputils"
 	"github.com/kemigo/kemigo/core/modules/sl"
+	"github.com/kemigo/kemigo/core/modules/tm"
 	"github.com/rs/zerolog"
 )
 
@@ -29,6 +30,7 @@ type Modules struct {
 	Sanity   *sanity.Module
 	SipUtils *siputils.Module
 	SL       *sl.Module
+	TM       *tm.Module
 }
 
 // myselfRef lets the modules be built (and the export table fixed) before
@@ -43,7 +45,7 @@ func (r *myselfRef) IsMyself(host string, port int, proto string) bool {
 }
 
 // BuildModules creates the modules from the configuration.
-func BuildModules(cfg *config.Config, me *myselfRef, log zerolog.Logger) (*Modules, error) {
+func BuildModules(cfg *config.Config, me *myselfRef, env tm.Env, log zerolog.Logger) (*Modules, error) {
 	var err error
 	m := &Modules{}
 	m.KSR = ksr.New(me)
@@ -58,6 +60,9 @@ func BuildModules(cfg *config.Config, me *myselfRef, log zerolog.Logger) (*Modul
 	m.Sanity = sanity.New(cfg.Sanity)
 	m.SipUtils = siputils.New(cfg.SipUtils, me)
 	m.SL = sl.New(cfg.SL)
+	m.TM = tm.New(cfg.TM, env)
+	m.TM.SetOnsendRoute(cfg.KEMI.OnsendRouteCallback)
+	m.SL.SetStateful(m.TM)
 	return m, nil
 }
 
@@ -72,6 +77,7 @@ func (m *Modules) Table() *kemi.Table {
 	t.Register(m.Sanity.Exports()...)
 	t.Register(m.SipUtils.Exports()...)
 	t.Register(m.SL.Exports()...)
+	t.Register(m.TM.Exports()...)
 	return t
 }
 
@@ -79,7 +85,7 @@ func (m *Modules) Table() *kemi.Table {
 // docs, script check).
 func ExportTable() *kemi.Table {
 	cfg := config.Default()
-	m, err := BuildModules(&cfg, &myselfRef{}, zerolog.Nop())
+	m, err := BuildModules(&cfg, &myselfRef{}, nil, zerolog.Nop())
 	if err != nil {
 		panic(err)
 	}

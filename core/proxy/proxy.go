@@ -45,7 +45,7 @@ type Proxy struct {
 // script loaded, and the listen sockets. Nothing is received before Start.
 func New(cfg config.Config, log zerolog.Logger) (*Proxy, error) {
 	p := &Proxy{Cfg: cfg, Log: log, me: &myselfRef{}, seed: maphash.MakeSeed(), started: time.Now()}
-	mods, err := BuildModules(&cfg, p.me, log)
+	mods, err := BuildModules(&cfg, p.me, p, log)
 	if err != nil {
 		return nil, err
 	}
@@ -144,12 +144,13 @@ func (p *Proxy) onMessage(m *sipmsg.Msg) {
 
 // Route runs the script for one received message on worker w.
 func (p *Proxy) Route(w *pybridge.Worker, m *sipmsg.Msg) {
-	c := &kemi.Ctx{Msg: m, Worker: w.State, BranchIdx: -1}
+	c := &kemi.Ctx{Msg: m, Worker: w.State, BranchIdx: -1, Call: p.callFunc(w)}
 	c.Log = p.Log.With().Int("worker", w.ID).Str("callid", m.CallID()).Logger()
 	if m.Req != nil {
 		c.Route = kemi.RouteRequest
 		r := w.CallRoute(c, "ksr_request_route", "")
 		p.after(c, "ksr_request_route", r)
+		p.Mods.TM.AfterRoute(c)
 		return
 	}
 	c.Route = kemi.RouteReply
@@ -160,10 +161,55 @@ func (p *Proxy) Route(w *pybridge.Worker, m *sipmsg.Msg) {
 			p.after(c, name, r)
 		}
 	}
-	if !c.Drop {
+	if c.Drop {
+		return
+	}
+	if !p.Mods.TM.HandleReply(c) {
 		p.forwardReply(c)
 	}
 }
+
+// callFunc runs callbacks named at run time (branch, onreply, failure,
+// onsend) on worker w; errors are logged like any route's.
+func (p *Proxy) callFunc(w *pybridge.Worker) kemi.CallFunc {
+	return func(c *kemi.Ctx, route, param string) bool {
+		if c.Call == nil {
+			c.Call = p.callFunc(w)
+		}
+		r := w.CallRoute(c, route, param)
+		if r.Status == pybridge.RouteMissing {
+			c.Log.Debug().Str("route", route).Msg("callback not found")
+			return false
+		}
+		p.after(c, route, r)
+		return true
+	}
+}
+
+// Exec runs fn on worker i (tm timers); it waits for room in the queue.
+func (p *Proxy) Exec(i int, fn func(call kemi.CallFunc, ws *kemi.WorkerState)) {
+	p.Engine.SubmitWait(i, func(w *pybridge.Worker) { fn(p.callFunc(w), w.State) })
+}
+
+// SendTo sends from a local socket of proto.
+func (p *Proxy) SendTo(msg sip.Message, proto, host string, port int) error {
+	return p.TP.SendTo(msg, proto, host, port)
+}
+
+// LocalAddr is the address of the socket used to send over proto.
+func (p *Proxy) LocalAddr(proto string) (string, int, bool) {
+	s := p.TP.Socket(proto)
+	if s == nil {
+		return "", 0, false
+	}
+	return s.IP, s.Port, true
+}
+
+// IsMyself reports whether an address is one of ours.
+func (p *Proxy) IsMyself(host string, port int, proto string) bool { return p.me.IsMyself(host, port, proto) }
+
+// Logger returns the base logger.
+func (p *Proxy) Logger() zerolog.Logger { return p.Log }
 
 // after logs what a route left behind and applies the error-reply policy.
 func (p *Proxy) after(c *kemi.Ctx, name string, r pybridge.RouteResult) {
@@ -181,7 +227,7 @@ func (p *Proxy) after(c *kemi.Ctx, name string, r pybridge.RouteResult) {
 			Str("traceback", r.Err.Text).
 			Msg(fmt.Sprintf("%s: unhandled exception in the Python code at %s:%d", name, r.Err.File, r.Err.Line))
 		code := p.Cfg.AppPython3.ErrorReply
-		if code > 0 && m.Req != nil && m.Replied == 0 && !m.Relayed && !m.NoReply && m.Req.Method != sip.ACK {
+		if code > 0 && c.Route == kemi.RouteRequest && m.Req != nil && m.Replied == 0 && !m.Relayed && !m.NoReply && m.Req.Method != sip.ACK {
 			if err := m.Reply(code, reasonFor(code)); err != nil {
 				c.Log.Warn().Err(err).Msg("error reply not sent")
 			}
