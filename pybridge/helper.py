@@ -183,3 +183,84 @@ def format_exc(etype, value, tb, script):
 def script_path():
     mod = _state["mod"]
     return os.path.abspath(mod.__file__) if mod is not None else ""
+
+
+def check(path, table_json, _n=0):
+    """Static check of a route script against kemigo's export table: every
+    KSR.* call kemigo lacks or calls with the wrong number of arguments, and
+    t_on_* route names the handler lacks. Returns JSON findings."""
+    import ast
+    import json
+
+    table = json.loads(table_json)  # {"module": {"fn": nparams}}
+    src = open(path, encoding="utf-8").read()
+    tree = ast.parse(src, filename=path)
+    ksr_names = set()
+    mod_alias = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name == "KSR":
+                    ksr_names.add(a.asname or "KSR")
+                elif a.name.startswith("KSR."):
+                    if a.asname:
+                        mod_alias[a.asname] = a.name.split(".", 1)[1]
+                    else:
+                        ksr_names.add("KSR")
+        elif isinstance(node, ast.ImportFrom) and node.module == "KSR":
+            for a in node.names:
+                mod_alias[a.asname or a.name] = a.name
+    findings = []
+    handler = _state["handler"]
+    route_setters = {"t_on_branch", "t_on_failure", "t_on_reply", "t_on_branch_failure"}
+
+    def add(node, msg):
+        findings.append({"file": path, "line": node.lineno, "col": node.col_offset, "msg": msg})
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        chain = []
+        cur = node.func
+        while isinstance(cur, ast.Attribute):
+            chain.append(cur.attr)
+            cur = cur.value
+        if not isinstance(cur, ast.Name):
+            continue
+        chain.reverse()
+        if cur.id in ksr_names:
+            if len(chain) == 1:
+                module, fn = "", chain[0]
+            elif len(chain) == 2:
+                module, fn = chain
+            else:
+                continue
+        elif cur.id in mod_alias and len(chain) == 1:
+            module, fn = mod_alias[cur.id], chain[0]
+        else:
+            continue
+        full = "KSR." + (module + "." if module else "") + fn
+        if module == "x" and fn == "modf":
+            continue
+        if module and module not in table:
+            add(node, f"{full}: kemigo does not implement the KSR.{module} module")
+            continue
+        params = table.get(module, {}).get(fn)
+        if params is None:
+            add(node, f"{full}: kemigo does not implement this function")
+            continue
+        if any(isinstance(a, ast.Starred) for a in node.args) or node.keywords:
+            if node.keywords:
+                add(node, f"{full}: KEMI functions take no keyword arguments")
+            continue
+        if len(node.args) != params:
+            add(node, f"{full}() takes {params} argument{'s' if params != 1 else ''}, {len(node.args)} given")
+            continue
+        if module == "tm" and fn in route_setters and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str) and node.args[0].value:
+            name = node.args[0].value
+            target = getattr(handler, name, None)
+            if not callable(target):
+                add(node, f"{full}(\"{name}\"): the handler has no callable {name}")
+    findings.sort(key=lambda f: (f["line"], f["col"]))
+    return json.dumps(findings)

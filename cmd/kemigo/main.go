@@ -25,6 +25,7 @@ const usage = `kemigo %s - a SIP proxy routed by Kamailio KEMI Python scripts
 
 Usage:
   kemigo run --script FILE [--listen udp:127.0.0.1:5060 ...] [--workers N] [-c kemigo.toml]
+  kemigo check [-c kemigo.toml] SCRIPT   load a script and report KSR calls kemigo cannot serve
   kemigo stubs [--out FILE]       write the KSR type stubs (python/KSR.pyi)
   kemigo apidoc [--out FILE]      write the reference of implemented KEMI functions
   kemigo version
@@ -39,6 +40,8 @@ func main() {
 	switch os.Args[1] {
 	case "run":
 		err = cmdRun(os.Args[2:])
+	case "check":
+		err = cmdCheck(os.Args[2:])
 	case "stubs":
 		err = cmdGen(os.Args[2:], "python/KSR.pyi", writeStubs)
 	case "apidoc":
@@ -52,7 +55,9 @@ func main() {
 		os.Exit(2)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "kemigo:", err)
+		if err != errFindings {
+			fmt.Fprintln(os.Stderr, "kemigo:", err)
+		}
 		os.Exit(1)
 	}
 }
