@@ -363,6 +363,10 @@ func (w *Worker) load(script string) error {
 	return nil
 }
 
+// Load imports a script into this worker, replacing the handler only on
+// success (worker attached: call it from a job or a KEMI function).
+func (w *Worker) Load(script string) error { return w.load(script) }
+
 // Style returns "python3" or "python3s" for the loaded script (worker attached).
 func (w *Worker) Style() string { return C.GoString(C.kg_style()) }
 

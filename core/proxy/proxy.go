@@ -41,9 +41,25 @@ type Proxy struct {
 	Exceptions atomic.Uint64
 }
 
+// Options change how New builds a proxy (tools and route tests).
+type Options struct {
+	// Capture makes the transport unbound: nothing is opened and every
+	// message sent goes to Capture (kemigo test).
+	Capture func(msg sip.Message, proto, host string, port int)
+	// ExtraExports are added to the export table after the modules'.
+	ExtraExports []kemi.Export
+	// NoScript starts the workers without loading a script.
+	NoScript bool
+}
+
 // New builds the proxy: modules, export table, Python workers with the
 // script loaded, and the listen sockets. Nothing is received before Start.
 func New(cfg config.Config, log zerolog.Logger) (*Proxy, error) {
+	return NewWith(cfg, log, Options{})
+}
+
+// NewWith is New with options.
+func NewWith(cfg config.Config, log zerolog.Logger, opt Options) (*Proxy, error) {
 	p := &Proxy{Cfg: cfg, Log: log, me: &myselfRef{}, seed: maphash.MakeSeed(), started: time.Now()}
 	mods, err := BuildModules(&cfg, p.me, p, log)
 	if err != nil {
@@ -51,11 +67,14 @@ func New(cfg config.Config, log zerolog.Logger) (*Proxy, error) {
 	}
 	p.Mods = mods
 	p.Table = mods.Table()
+	p.Table.Register(opt.ExtraExports...)
 	if err := pybridge.Init(p.Table); err != nil {
 		return nil, err
 	}
 	script := cfg.Script()
-	if script == "" {
+	if opt.NoScript {
+		script = ""
+	} else if script == "" {
 		return nil, errors.New("no route script: set --script or [app_python3] load")
 	}
 	var listens []transport.Listen
@@ -67,8 +86,9 @@ func New(cfg config.Config, log zerolog.Logger) (*Proxy, error) {
 		listens = append(listens, transport.Listen{Proto: proto, IP: host, Port: port})
 	}
 	// Sockets first: mod_init and child_init may already ask is_myself.
-	p.TP, err = transport.New(listens, cfg.Alias, log)
-	if err != nil {
+	if opt.Capture != nil {
+		p.TP = transport.NewUnbound(listens, cfg.Alias, log, opt.Capture)
+	} else if p.TP, err = transport.New(listens, cfg.Alias, log); err != nil {
 		return nil, err
 	}
 	p.me.me = p.TP

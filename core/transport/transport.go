@@ -45,6 +45,9 @@ type Transport struct {
 	layers  map[string]*sip.TransportLayer // by ip:port
 	wg      sync.WaitGroup
 	bufPool sync.Pool
+	// Capture, when set, receives every message instead of the network
+	// (route tests on the real core: `kemigo test`).
+	Capture func(msg sip.Message, proto, host string, port int)
 }
 
 type alias struct {
@@ -71,10 +74,20 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// New opens every listen socket; messages flow once Start is called.
-func New(listens []Listen, aliases []string, log zerolog.Logger) (*Transport, error) {
-	t := &Transport{log: log, layers: map[string]*sip.TransportLayer{}}
+// NewUnbound registers the sockets without opening them: is_myself and
+// the Via/Record-Route addresses work, and everything sent goes to
+// Capture. Route tests use it.
+func NewUnbound(listens []Listen, aliases []string, log zerolog.Logger, capture func(msg sip.Message, proto, host string, port int)) *Transport {
+	t := &Transport{log: log, layers: map[string]*sip.TransportLayer{}, Capture: capture}
 	t.bufPool.New = func() any { return new(strings.Builder) }
+	t.setAliases(aliases)
+	for _, l := range listens {
+		t.sockets = append(t.sockets, &Socket{Proto: l.Proto, IP: l.IP, Port: l.Port})
+	}
+	return t
+}
+
+func (t *Transport) setAliases(aliases []string) {
 	for _, a := range aliases {
 		host, port := a, 0
 		if h, p, err := net.SplitHostPort(a); err == nil {
@@ -83,6 +96,13 @@ func New(listens []Listen, aliases []string, log zerolog.Logger) (*Transport, er
 		}
 		t.aliases = append(t.aliases, alias{strings.ToLower(strings.Trim(host, "[]")), port})
 	}
+}
+
+// New opens every listen socket; messages flow once Start is called.
+func New(listens []Listen, aliases []string, log zerolog.Logger) (*Transport, error) {
+	t := &Transport{log: log, layers: map[string]*sip.TransportLayer{}}
+	t.bufPool.New = func() any { return new(strings.Builder) }
+	t.setAliases(aliases)
 	for _, l := range listens {
 		s := &Socket{Proto: l.Proto, IP: l.IP, Port: l.Port}
 		addr := sipmsg.JoinHostPort(l.IP, l.Port)
@@ -136,6 +156,9 @@ func (t *Transport) Socket(proto string) *Socket {
 // Start serves every socket, calling h for each parsed message.
 func (t *Transport) Start(h Handler) {
 	t.handler = h
+	if t.Capture != nil {
+		return
+	}
 	byLayer := map[*sip.TransportLayer][]*Socket{}
 	for _, s := range t.sockets {
 		byLayer[s.layer] = append(byLayer[s.layer], s)
@@ -249,6 +272,11 @@ func (t *Transport) serialize(msg sip.Message) string {
 // (RFC 3261 §18.2.2): over the same connection for TCP; for UDP to the
 // received/rport address of the top Via, else its sent-by port.
 func (t *Transport) SendReply(m *sipmsg.Msg, res *sip.Response) error {
+	if t.Capture != nil {
+		host, port := replyDest(res, m)
+		t.Capture(res, m.Proto, host, port)
+		return nil
+	}
 	sock := t.socketFor(m.Proto, m.DstIP, m.DstPort)
 	if sock == nil {
 		return fmt.Errorf("no socket %s:%s:%d", m.Proto, m.DstIP, m.DstPort)
@@ -303,6 +331,10 @@ func (t *Transport) socketFor(proto, ip string, port int) *Socket {
 // SendTo sends a message (a forwarded request or reply) from a local
 // socket of the given protocol to host:port.
 func (t *Transport) SendTo(msg sip.Message, proto, host string, port int) error {
+	if t.Capture != nil {
+		t.Capture(msg, proto, host, port)
+		return nil
+	}
 	sock := t.Socket(proto)
 	if sock == nil {
 		return fmt.Errorf("no %s socket to send from", proto)
