@@ -34,6 +34,8 @@ type Proxy struct {
 	me      *myselfRef
 	seed    maphash.Seed
 	started time.Time
+	stop    chan struct{}
+	reloads atomic.Uint64
 
 	// counters (metrics come later)
 	Received   atomic.Uint64
@@ -60,7 +62,7 @@ func New(cfg config.Config, log zerolog.Logger) (*Proxy, error) {
 
 // NewWith is New with options.
 func NewWith(cfg config.Config, log zerolog.Logger, opt Options) (*Proxy, error) {
-	p := &Proxy{Cfg: cfg, Log: log, me: &myselfRef{}, seed: maphash.MakeSeed(), started: time.Now()}
+	p := &Proxy{Cfg: cfg, Log: log, me: &myselfRef{}, seed: maphash.MakeSeed(), started: time.Now(), stop: make(chan struct{})}
 	mods, err := BuildModules(&cfg, p.me, p, log)
 	if err != nil {
 		return nil, err
@@ -119,6 +121,9 @@ func NewWith(cfg config.Config, log zerolog.Logger, opt Options) (*Proxy, error)
 func (p *Proxy) Start() {
 	p.Mods.HTable.Start()
 	p.TP.Start(p.onMessage)
+	if p.Cfg.AppPython3.Watch {
+		go p.watchScript(p.stop)
+	}
 	socks := make([]string, 0, len(p.TP.Sockets()))
 	for _, s := range p.TP.Sockets() {
 		socks = append(socks, s.String())
@@ -130,6 +135,7 @@ func (p *Proxy) Start() {
 
 // Close stops receiving, then the workers.
 func (p *Proxy) Close() {
+	close(p.stop)
 	p.TP.Close()
 	p.Engine.Close()
 	p.Mods.HTable.Stop()
@@ -304,5 +310,12 @@ func (p *Proxy) Reload() error {
 	if _, err := os.Stat(p.Cfg.Script()); err != nil {
 		return err
 	}
-	return p.Engine.Reload(p.Cfg.Script())
+	if err := p.Engine.Reload(p.Cfg.Script()); err != nil {
+		return err
+	}
+	p.reloads.Add(1)
+	return nil
 }
+
+// Reloads counts successful reloads (app_python.reload's version).
+func (p *Proxy) Reloads() uint64 { return p.reloads.Load() }
