@@ -232,7 +232,9 @@ func (p *Proxy) LocalAddr(proto string) (string, int, bool) {
 }
 
 // IsMyself reports whether an address is one of ours.
-func (p *Proxy) IsMyself(host string, port int, proto string) bool { return p.me.IsMyself(host, port, proto) }
+func (p *Proxy) IsMyself(host string, port int, proto string) bool {
+	return p.me.IsMyself(host, port, proto)
+}
 
 // Logger returns the base logger.
 func (p *Proxy) Logger() zerolog.Logger { return p.Log }

@@ -117,10 +117,13 @@ func (m *Msg) Method() string {
 	return ""
 }
 
-// CallID returns the Call-ID, or "".
+// CallID returns the first Call-ID, or "". (sipgo's CallID() points at the
+// last copy of a duplicated header; Kamailio uses the first.)
 func (m *Msg) CallID() string {
-	if h := m.SIP().CallID(); h != nil {
-		return string(*h)
+	for _, h := range allHeaders(m.SIP()) {
+		if cid, ok := h.(*sip.CallIDHeader); ok {
+			return string(*cid)
+		}
 	}
 	return ""
 }
