@@ -165,3 +165,29 @@ func TestExportsMatchCatalog(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendBranch(t *testing.T) {
+	m, err := sipmsg.Parse([]byte("INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.DstURI = "sip:10.0.0.1:5080"
+	for _, tc := range []struct {
+		uri, q string
+		rc     int
+	}{
+		{"", "", 1},
+		{"sip:carol@example.net", "0.5", 1},
+		{"sip:dave@example.net", "", 1},
+		{"not a uri", "", -1},
+		{"sip:eve@example.net", "2", -1},
+	} {
+		if rc := AppendBranch(m, tc.uri, tc.q); rc != tc.rc {
+			t.Errorf("%q %q: rc %d want %d", tc.uri, tc.q, rc, tc.rc)
+		}
+	}
+	if len(m.Branches) != 3 || m.Branches[0].URI != "sip:bob@example.com" || m.Branches[0].DstURI != "sip:10.0.0.1:5080" ||
+		m.Branches[1].Q != 500 || m.Branches[2].Q != -1 {
+		t.Fatalf("branches %+v", m.Branches)
+	}
+}

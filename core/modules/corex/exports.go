@@ -11,6 +11,21 @@ import (
 func (mod *Module) Exports() []kemi.Export {
 	return []kemi.Export{
 		{
+			Module: "corex", Name: "append_branch", Ret: kemi.RInt,
+			Doc: "add the current R-URI and $du as a new branch (parallel forking)",
+			Fn:  func(c *kemi.Ctx, _ []val.Value) val.Value { return kemi.RetInt(AppendBranch(c.Msg, "", "")) },
+		},
+		{
+			Module: "corex", Name: "append_branch_uri", Params: kemi.S(1), Ret: kemi.RInt,
+			Doc: "add a branch with this URI",
+			Fn:  func(c *kemi.Ctx, a []val.Value) val.Value { return kemi.RetInt(AppendBranch(c.Msg, a[0].S, "")) },
+		},
+		{
+			Module: "corex", Name: "append_branch_uri_q", Params: kemi.S(2), Ret: kemi.RInt,
+			Doc: "add a branch with this URI and q value",
+			Fn:  func(c *kemi.Ctx, a []val.Value) val.Value { return kemi.RetInt(AppendBranch(c.Msg, a[0].S, a[1].S)) },
+		},
+		{
 			Module: "corex", Name: "has_ruri_user", Ret: kemi.RInt,
 			Doc: "1 if the R-URI has a user part, else -1",
 			Fn:  func(c *kemi.Ctx, _ []val.Value) val.Value { return kemi.RetInt(HasRURIUser(c.Msg)) },
