@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/kemigo/kemigo/core/kemi"
@@ -99,7 +100,7 @@ type Worker struct {
 	cnames map[string]*C.char
 	args   []valueBuf
 	done   chan struct{}
-	Busy   bool
+	Busy   atomic.Bool // running a job (read by tests and the watchdog)
 }
 
 var (
@@ -309,9 +310,9 @@ func (w *Worker) run(wid int, ready chan<- error) {
 	ready <- nil
 	for job := range w.jobs {
 		C.kg_attach(cw)
-		w.Busy = true
+		w.Busy.Store(true)
 		job(w)
-		w.Busy = false
+		w.Busy.Store(false)
 		C.kg_detach(cw)
 	}
 	C.kg_worker_free(cw)
@@ -432,8 +433,9 @@ func (e *Engine) Reload(script string) error {
 
 // RouteResult is what happened when a route ran.
 type RouteResult struct {
-	Status int // RouteOK, RouteMissing, RouteExc, RouteExit
-	Err    *ScriptError
+	Status   int // RouteOK, RouteMissing, RouteExc, RouteExit
+	Err      *ScriptError
+	Duration time.Duration
 }
 
 // CallRoute runs the named callback for c on this worker (attached).
@@ -450,9 +452,10 @@ func (w *Worker) CallRoute(c *kemi.Ctx, name string, param string) RouteResult {
 		defer C.free(unsafe.Pointer(cp))
 	}
 	id := w.push(c)
+	t0 := time.Now()
 	rc := int(C.kg_call_route(cn, C.uint64_t(id), cp, 0))
+	r := RouteResult{Status: rc, Duration: time.Since(t0)}
 	w.pop()
-	r := RouteResult{Status: rc}
 	if rc == RouteExc || rc == RouteExit {
 		r.Err = lastError()
 	}

@@ -209,7 +209,7 @@ func TestParallelWorkers(t *testing.T) {
 			default:
 			}
 			ws := e.Workers()
-			if ws[0].Busy && ws[1].Busy {
+			if ws[0].Busy.Load() && ws[1].Busy.Load() {
 				mu.Lock()
 				busyBoth = true
 				mu.Unlock()

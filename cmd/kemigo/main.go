@@ -25,6 +25,7 @@ const usage = `kemigo %s - a SIP proxy routed by Kamailio KEMI Python scripts
 
 Usage:
   kemigo run --script FILE [--listen udp:127.0.0.1:5060 ...] [--workers N] [-c kemigo.toml]
+  kemigo ctl [-s SOCKET | -u URL] [--token T] METHOD [ARGS...]   control a running proxy (JSON-RPC)
   kemigo check [-c kemigo.toml] SCRIPT   load a script and report KSR calls kemigo cannot serve
   kemigo stubs [--out FILE]       write the KSR type stubs (python/KSR.pyi)
   kemigo apidoc [--out FILE]      write the reference of implemented KEMI functions
@@ -40,6 +41,8 @@ func main() {
 	switch os.Args[1] {
 	case "run":
 		err = cmdRun(os.Args[2:])
+	case "ctl":
+		err = cmdCtl(os.Args[2:])
 	case "check":
 		err = cmdCheck(os.Args[2:])
 	case "stubs":
@@ -125,11 +128,15 @@ func cmdRun(args []string) error {
 		return err
 	}
 	p.Start()
+	if err := p.StartControl(Version); err != nil {
+		p.Close()
+		return fmt.Errorf("control interface: %w", err)
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	for s := range sigs {
 		if s == syscall.SIGHUP {
-			if err := p.Reload(); err != nil {
+			if _, _, err := p.App.Reload(); err != nil {
 				log.Error().Err(err).Msg("reload failed; the old script keeps running")
 			} else {
 				log.Info().Msg("script reloaded")

@@ -15,10 +15,12 @@ import (
 	"github.com/kemigo/kemigo/core/modules/htable"
 	"github.com/kemigo/kemigo/core/modules/kx"
 	"github.com/kemigo/kemigo/core/modules/maxfwd"
+	"github.com/kemigo/kemigo/core/modules/rr"
 	"github.com/kemigo/kemigo/core/modules/sanity"
 	"github.com/kemigo/kemigo/core/modules/siputils"
 	"github.com/kemigo/kemigo/core/modules/sl"
 	"github.com/kemigo/kemigo/core/modules/tm"
+	"github.com/kemigo/kemigo/core/rpc"
 )
 
 // AppPython is the [app_python3] section.
@@ -64,6 +66,8 @@ type Config struct {
 	SipUtils   siputils.Config `toml:"siputils"`
 	SL         sl.Config       `toml:"sl"`
 	TM         tm.Config       `toml:"tm"`
+	RR         rr.Config       `toml:"rr"`
+	JSONRPCS   rpc.Config      `toml:"jsonrpcs"`
 }
 
 // Default returns the configuration used with no file.
@@ -91,6 +95,8 @@ func Default() Config {
 		SipUtils: siputils.DefaultConfig(),
 		SL:       sl.DefaultConfig(),
 		TM:       tm.DefaultConfig(),
+		RR:       rr.DefaultConfig(),
+		JSONRPCS: rpc.DefaultConfig(),
 	}
 }
 
@@ -166,6 +172,9 @@ func (c *Config) Validate() error {
 	case "", "json", "console":
 	default:
 		return fmt.Errorf("log_format: %q is not json or console", c.LogFormat)
+	}
+	if err := c.JSONRPCS.Validate(); err != nil {
+		return fmt.Errorf("jsonrpcs: %w", err)
 	}
 	if c.Workers < 0 {
 		return fmt.Errorf("workers: %d is negative", c.Workers)

@@ -8,6 +8,7 @@ import (
 	"github.com/kemigo/kemigo/core/modules/ksr"
 	"github.com/kemigo/kemigo/core/modules/kx"
 	"github.com/kemigo/kemigo/core/modules/maxfwd"
+	"github.com/kemigo/kemigo/core/modules/rr"
 	"github.com/kemigo/kemigo/core/modules/sanity"
 	"github.com/kemigo/kemigo/core/modules/siputils"
 	"github.com/kemigo/kemigo/core/modules/sl"
@@ -31,6 +32,7 @@ type Modules struct {
 	SipUtils *siputils.Module
 	SL       *sl.Module
 	TM       *tm.Module
+	RR       *rr.Module
 }
 
 // myselfRef lets the modules be built (and the export table fixed) before
@@ -63,6 +65,10 @@ func BuildModules(cfg *config.Config, me *myselfRef, env tm.Env, log zerolog.Log
 	m.TM = tm.New(cfg.TM, env)
 	m.TM.SetOnsendRoute(cfg.KEMI.OnsendRouteCallback)
 	m.SL.SetStateful(m.TM)
+	if m.RR, err = rr.New(cfg.RR, me); err != nil {
+		return nil, err
+	}
+	m.TM.AddForwardHook(m.RR.OnForward)
 	return m, nil
 }
 
@@ -78,6 +84,7 @@ func (m *Modules) Table() *kemi.Table {
 	t.Register(m.SipUtils.Exports()...)
 	t.Register(m.SL.Exports()...)
 	t.Register(m.TM.Exports()...)
+	t.Register(m.RR.Exports()...)
 	return t
 }
 

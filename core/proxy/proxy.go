@@ -17,6 +17,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/kemigo/kemigo/core/config"
 	"github.com/kemigo/kemigo/core/kemi"
+	"github.com/kemigo/kemigo/core/metrics"
+	"github.com/kemigo/kemigo/core/rpc"
 	"github.com/kemigo/kemigo/core/sipmsg"
 	"github.com/kemigo/kemigo/core/transport"
 	"github.com/kemigo/kemigo/pybridge"
@@ -31,6 +33,9 @@ type Proxy struct {
 	Table   *kemi.Table
 	Engine  *pybridge.Engine
 	TP      *transport.Transport
+	Metrics *metrics.Metrics
+	RPC     *rpc.Server    // nil until StartControl
+	App     *rpc.AppPython // app_python.reload versions
 	me      *myselfRef
 	seed    maphash.Seed
 	started time.Time
@@ -114,6 +119,7 @@ func NewWith(cfg config.Config, log zerolog.Logger, opt Options) (*Proxy, error)
 		p.TP.Close()
 		return nil, err
 	}
+	p.initMetrics()
 	return p, nil
 }
 
@@ -136,6 +142,9 @@ func (p *Proxy) Start() {
 // Close stops receiving, then the workers.
 func (p *Proxy) Close() {
 	close(p.stop)
+	if p.RPC != nil {
+		p.RPC.Close()
+	}
 	p.TP.Close()
 	p.Engine.Close()
 	p.Mods.HTable.Stop()
@@ -156,9 +165,17 @@ func (p *Proxy) WorkerFor(callID string) int {
 // onMessage runs on a transport reader goroutine: hand off at once.
 func (p *Proxy) onMessage(m *sipmsg.Msg) {
 	p.Received.Add(1)
+	if m.Req != nil {
+		p.Metrics.IncRequest(string(m.Req.Method))
+	}
 	w := p.WorkerFor(m.CallID())
-	if !p.Engine.Submit(w, func(wk *pybridge.Worker) { p.Route(wk, m) }) {
+	if !p.Engine.Submit(w, func(wk *pybridge.Worker) {
+		t0 := time.Now()
+		p.Route(wk, m)
+		p.Metrics.AddBusy(wk.ID, time.Since(t0))
+	}) {
 		p.Overloaded.Add(1)
+		p.Metrics.IncOverload()
 		// Overload: answer 503 rather than queueing without bound.
 		if m.Req != nil && m.Req.Method != sip.ACK {
 			res := m.BuildReply(503, "Service Unavailable")
@@ -242,6 +259,10 @@ func (p *Proxy) Logger() zerolog.Logger { return p.Log }
 // after logs what a route left behind and applies the error-reply policy.
 func (p *Proxy) after(c *kemi.Ctx, name string, r pybridge.RouteResult) {
 	m := c.Msg
+	p.Metrics.ObserveRoute(name, r.Duration)
+	if r.Status == pybridge.RouteExc {
+		p.Metrics.IncException(name)
+	}
 	switch r.Status {
 	case pybridge.RouteMissing:
 		if c.Route == kemi.RouteRequest {

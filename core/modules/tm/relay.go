@@ -2,6 +2,7 @@ package tm
 
 import (
 	"errors"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -145,6 +146,7 @@ func (m *Module) sendBranch(c *kemi.Ctx, tx *Tx, t target, forceProto, forceHost
 	view.BFlags = t.flags
 	view.Branches = nil
 	view.Edits = append([]sipmsg.HeaderEdit(nil), c.Msg.Edits...)
+	view.Ext = maps.Clone(c.Msg.Ext) // per-branch module state (rr params)
 	if tx.onBranch != "" && c.Call != nil {
 		bc := c.Sub(&view, kemi.RouteBranch)
 		bc.BranchIdx = idx
