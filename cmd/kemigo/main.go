@@ -27,6 +27,8 @@ Usage:
   kemigo run --script FILE [--listen udp:127.0.0.1:5060 ...] [--workers N] [-c kemigo.toml]
   kemigo ctl [-s SOCKET | -u URL] [--token T] METHOD [ARGS...]   control a running proxy (JSON-RPC)
   kemigo check [-c kemigo.toml] SCRIPT   load a script and report KSR calls kemigo cannot serve
+  kemigo db init [--db URL | -c kemigo.toml]              create Kamailio's tables (subscriber, location, address, acc, ...)
+  kemigo user add USER@DOMAIN PASSWORD | rm USER@DOMAIN | passwd USER@DOMAIN PASSWORD | list
   kemigo stubs [--out FILE]       write the KSR type stubs (python/KSR.pyi)
   kemigo apidoc [--out FILE]      write the reference of implemented KEMI functions
   kemigo version
@@ -45,6 +47,10 @@ func main() {
 		err = cmdCtl(os.Args[2:])
 	case "check":
 		err = cmdCheck(os.Args[2:])
+	case "db":
+		err = cmdDB(os.Args[2:])
+	case "user":
+		err = cmdUser(os.Args[2:])
 	case "stubs":
 		err = cmdGen(os.Args[2:], "python/KSR.pyi", writeStubs)
 	case "apidoc":

@@ -11,10 +11,13 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/kemigo/kemigo/core/modules/auth"
+	"github.com/kemigo/kemigo/core/modules/auth_db"
 	"github.com/kemigo/kemigo/core/modules/corex"
 	"github.com/kemigo/kemigo/core/modules/htable"
 	"github.com/kemigo/kemigo/core/modules/kx"
 	"github.com/kemigo/kemigo/core/modules/maxfwd"
+	"github.com/kemigo/kemigo/core/modules/permissions"
 	"github.com/kemigo/kemigo/core/modules/rr"
 	"github.com/kemigo/kemigo/core/modules/sanity"
 	"github.com/kemigo/kemigo/core/modules/siputils"
@@ -56,18 +59,21 @@ type Config struct {
 	LogFormat string   `toml:"log_format"` // json, console
 	QueueLen  int      `toml:"queue_len"`  // jobs per worker before overload
 
-	AppPython3 AppPython       `toml:"app_python3"`
-	KEMI       KEMI            `toml:"kemi"`
-	Corex      corex.Config    `toml:"corex"`
-	HTable     htable.Config   `toml:"htable"`
-	KX         kx.Config       `toml:"kx"`
-	MaxFwd     maxfwd.Config   `toml:"maxfwd"`
-	Sanity     sanity.Config   `toml:"sanity"`
-	SipUtils   siputils.Config `toml:"siputils"`
-	SL         sl.Config       `toml:"sl"`
-	TM         tm.Config       `toml:"tm"`
-	RR         rr.Config       `toml:"rr"`
-	JSONRPCS   rpc.Config      `toml:"jsonrpcs"`
+	AppPython3 AppPython          `toml:"app_python3"`
+	KEMI       KEMI               `toml:"kemi"`
+	Corex      corex.Config       `toml:"corex"`
+	HTable     htable.Config      `toml:"htable"`
+	KX         kx.Config          `toml:"kx"`
+	MaxFwd     maxfwd.Config      `toml:"maxfwd"`
+	Sanity     sanity.Config      `toml:"sanity"`
+	SipUtils   siputils.Config    `toml:"siputils"`
+	SL         sl.Config          `toml:"sl"`
+	TM         tm.Config          `toml:"tm"`
+	RR         rr.Config          `toml:"rr"`
+	Auth       auth.Config        `toml:"auth"`
+	AuthDB     auth_db.Config     `toml:"auth_db"`
+	Perms      permissions.Config `toml:"permissions"`
+	JSONRPCS   rpc.Config         `toml:"jsonrpcs"`
 }
 
 // Default returns the configuration used with no file.
@@ -96,6 +102,9 @@ func Default() Config {
 		SL:       sl.DefaultConfig(),
 		TM:       tm.DefaultConfig(),
 		RR:       rr.DefaultConfig(),
+		Auth:     auth.DefaultConfig(),
+		AuthDB:   auth_db.DefaultConfig(),
+		Perms:    permissions.DefaultConfig(),
 		JSONRPCS: rpc.DefaultConfig(),
 	}
 }

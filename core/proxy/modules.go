@@ -3,11 +3,14 @@ package proxy
 import (
 	"github.com/kemigo/kemigo/core/config"
 	"github.com/kemigo/kemigo/core/kemi"
+	"github.com/kemigo/kemigo/core/modules/auth"
+	"github.com/kemigo/kemigo/core/modules/auth_db"
 	"github.com/kemigo/kemigo/core/modules/corex"
 	"github.com/kemigo/kemigo/core/modules/htable"
 	"github.com/kemigo/kemigo/core/modules/ksr"
 	"github.com/kemigo/kemigo/core/modules/kx"
 	"github.com/kemigo/kemigo/core/modules/maxfwd"
+	"github.com/kemigo/kemigo/core/modules/permissions"
 	"github.com/kemigo/kemigo/core/modules/rr"
 	"github.com/kemigo/kemigo/core/modules/sanity"
 	"github.com/kemigo/kemigo/core/modules/siputils"
@@ -33,6 +36,9 @@ type Modules struct {
 	SL       *sl.Module
 	TM       *tm.Module
 	RR       *rr.Module
+	Auth     *auth.Module
+	AuthDB   *auth_db.Module
+	Perms    *permissions.Module
 }
 
 // myselfRef lets the modules be built (and the export table fixed) before
@@ -69,6 +75,16 @@ func BuildModules(cfg *config.Config, me *myselfRef, env tm.Env, log zerolog.Log
 		return nil, err
 	}
 	m.TM.AddForwardHook(m.RR.OnForward)
+	if m.Auth, err = auth.New(cfg.Auth); err != nil {
+		return nil, err
+	}
+	m.Auth.SetReplier(m.SL.SendReplyStateful, m.SL.SendReply)
+	if m.AuthDB, err = auth_db.New(cfg.AuthDB, m.Auth); err != nil {
+		return nil, err
+	}
+	if m.Perms, err = permissions.New(cfg.Perms); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -85,6 +101,9 @@ func (m *Modules) Table() *kemi.Table {
 	t.Register(m.SL.Exports()...)
 	t.Register(m.TM.Exports()...)
 	t.Register(m.RR.Exports()...)
+	t.Register(m.Auth.Exports()...)
+	t.Register(m.AuthDB.Exports()...)
+	t.Register(m.Perms.Exports()...)
 	return t
 }
 

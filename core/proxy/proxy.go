@@ -73,6 +73,12 @@ func NewWith(cfg config.Config, log zerolog.Logger, opt Options) (*Proxy, error)
 		return nil, err
 	}
 	p.Mods = mods
+	if cfg.Perms.DBURL != "" {
+		// a broken address table stops the start, as in Kamailio
+		if err := mods.Perms.Load(); err != nil {
+			return nil, fmt.Errorf("permissions: %w", err)
+		}
+	}
 	p.Table = mods.Table()
 	p.Table.Register(opt.ExtraExports...)
 	if err := pybridge.Init(p.Table); err != nil {
