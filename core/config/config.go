@@ -17,12 +17,15 @@ import (
 	"github.com/kemigo/kemigo/core/modules/htable"
 	"github.com/kemigo/kemigo/core/modules/kx"
 	"github.com/kemigo/kemigo/core/modules/maxfwd"
+	"github.com/kemigo/kemigo/core/modules/nathelper"
 	"github.com/kemigo/kemigo/core/modules/permissions"
+	"github.com/kemigo/kemigo/core/modules/registrar"
 	"github.com/kemigo/kemigo/core/modules/rr"
 	"github.com/kemigo/kemigo/core/modules/sanity"
 	"github.com/kemigo/kemigo/core/modules/siputils"
 	"github.com/kemigo/kemigo/core/modules/sl"
 	"github.com/kemigo/kemigo/core/modules/tm"
+	"github.com/kemigo/kemigo/core/modules/usrloc"
 	"github.com/kemigo/kemigo/core/rpc"
 )
 
@@ -73,6 +76,9 @@ type Config struct {
 	Auth       auth.Config        `toml:"auth"`
 	AuthDB     auth_db.Config     `toml:"auth_db"`
 	Perms      permissions.Config `toml:"permissions"`
+	Usrloc     usrloc.Config      `toml:"usrloc"`
+	Registrar  registrar.Config   `toml:"registrar"`
+	NATHelper  nathelper.Config   `toml:"nathelper"`
 	JSONRPCS   rpc.Config         `toml:"jsonrpcs"`
 }
 
@@ -93,19 +99,22 @@ func Default() Config {
 			ReplyRouteCallback:  "ksr_reply_route",
 			OnsendRouteCallback: "ksr_onsend_route",
 		},
-		Corex:    corex.DefaultConfig(),
-		HTable:   htable.DefaultConfig(),
-		KX:       kx.DefaultConfig(),
-		MaxFwd:   maxfwd.DefaultConfig(),
-		Sanity:   sanity.DefaultConfig(),
-		SipUtils: siputils.DefaultConfig(),
-		SL:       sl.DefaultConfig(),
-		TM:       tm.DefaultConfig(),
-		RR:       rr.DefaultConfig(),
-		Auth:     auth.DefaultConfig(),
-		AuthDB:   auth_db.DefaultConfig(),
-		Perms:    permissions.DefaultConfig(),
-		JSONRPCS: rpc.DefaultConfig(),
+		Corex:     corex.DefaultConfig(),
+		HTable:    htable.DefaultConfig(),
+		KX:        kx.DefaultConfig(),
+		MaxFwd:    maxfwd.DefaultConfig(),
+		Sanity:    sanity.DefaultConfig(),
+		SipUtils:  siputils.DefaultConfig(),
+		SL:        sl.DefaultConfig(),
+		TM:        tm.DefaultConfig(),
+		RR:        rr.DefaultConfig(),
+		Auth:      auth.DefaultConfig(),
+		AuthDB:    auth_db.DefaultConfig(),
+		Perms:     permissions.DefaultConfig(),
+		Usrloc:    usrloc.DefaultConfig(),
+		Registrar: registrar.DefaultConfig(),
+		NATHelper: nathelper.DefaultConfig(),
+		JSONRPCS:  rpc.DefaultConfig(),
 	}
 }
 

@@ -75,4 +75,5 @@ func (p *Proxy) initMetrics() {
 		return out
 	})
 	_ = p.Metrics.SetGaugeFunc(metrics.GaugeActiveTransactions, func() float64 { return float64(p.Mods.TM.Active()) })
+	_ = p.Metrics.SetGaugeFunc(metrics.GaugeRegisteredContacts, p.contactCount)
 }

@@ -10,12 +10,15 @@ import (
 	"github.com/kemigo/kemigo/core/modules/ksr"
 	"github.com/kemigo/kemigo/core/modules/kx"
 	"github.com/kemigo/kemigo/core/modules/maxfwd"
+	"github.com/kemigo/kemigo/core/modules/nathelper"
 	"github.com/kemigo/kemigo/core/modules/permissions"
+	"github.com/kemigo/kemigo/core/modules/registrar"
 	"github.com/kemigo/kemigo/core/modules/rr"
 	"github.com/kemigo/kemigo/core/modules/sanity"
 	"github.com/kemigo/kemigo/core/modules/siputils"
 	"github.com/kemigo/kemigo/core/modules/sl"
 	"github.com/kemigo/kemigo/core/modules/tm"
+	"github.com/kemigo/kemigo/core/modules/usrloc"
 	"github.com/rs/zerolog"
 )
 
@@ -26,19 +29,22 @@ type Myself interface {
 
 // Modules holds every module instance of one proxy.
 type Modules struct {
-	KSR      *ksr.Module
-	Corex    *corex.Module
-	HTable   *htable.Module
-	KX       *kx.Module
-	MaxFwd   *maxfwd.Module
-	Sanity   *sanity.Module
-	SipUtils *siputils.Module
-	SL       *sl.Module
-	TM       *tm.Module
-	RR       *rr.Module
-	Auth     *auth.Module
-	AuthDB   *auth_db.Module
-	Perms    *permissions.Module
+	KSR       *ksr.Module
+	Corex     *corex.Module
+	HTable    *htable.Module
+	KX        *kx.Module
+	MaxFwd    *maxfwd.Module
+	Sanity    *sanity.Module
+	SipUtils  *siputils.Module
+	SL        *sl.Module
+	TM        *tm.Module
+	RR        *rr.Module
+	Auth      *auth.Module
+	AuthDB    *auth_db.Module
+	Perms     *permissions.Module
+	Usrloc    *usrloc.Module
+	Registrar *registrar.Module
+	NATHelper *nathelper.Module
 }
 
 // myselfRef lets the modules be built (and the export table fixed) before
@@ -85,6 +91,16 @@ func BuildModules(cfg *config.Config, me *myselfRef, env tm.Env, log zerolog.Log
 	if m.Perms, err = permissions.New(cfg.Perms); err != nil {
 		return nil, err
 	}
+	if m.Usrloc, err = usrloc.New(cfg.Usrloc, usrloc.WithLogger(log)); err != nil {
+		return nil, err
+	}
+	if m.Registrar, err = registrar.New(cfg.Registrar, m.Usrloc); err != nil {
+		return nil, err
+	}
+	m.Registrar.SetStateful(m.TM)
+	if m.NATHelper, err = nathelper.New(cfg.NATHelper); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -104,6 +120,8 @@ func (m *Modules) Table() *kemi.Table {
 	t.Register(m.Auth.Exports()...)
 	t.Register(m.AuthDB.Exports()...)
 	t.Register(m.Perms.Exports()...)
+	t.Register(m.Registrar.Exports()...)
+	t.Register(m.NATHelper.Exports()...)
 	return t
 }
 

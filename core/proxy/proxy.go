@@ -132,6 +132,7 @@ func NewWith(cfg config.Config, log zerolog.Logger, opt Options) (*Proxy, error)
 // Start begins receiving.
 func (p *Proxy) Start() {
 	p.Mods.HTable.Start()
+	p.Mods.Usrloc.Start()
 	p.TP.Start(p.onMessage)
 	if p.Cfg.AppPython3.Watch {
 		go p.watchScript(p.stop)
@@ -154,6 +155,7 @@ func (p *Proxy) Close() {
 	p.TP.Close()
 	p.Engine.Close()
 	p.Mods.HTable.Stop()
+	p.Mods.Usrloc.Close()
 }
 
 // Uptime is the time since New.
