@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/kemigo/kemigo/core/modules/acc"
 	"github.com/kemigo/kemigo/core/modules/auth"
 	"github.com/kemigo/kemigo/core/modules/auth_db"
 	"github.com/kemigo/kemigo/core/modules/corex"
@@ -19,8 +20,11 @@ import (
 	"github.com/kemigo/kemigo/core/modules/maxfwd"
 	"github.com/kemigo/kemigo/core/modules/nathelper"
 	"github.com/kemigo/kemigo/core/modules/permissions"
+	"github.com/kemigo/kemigo/core/modules/pike"
 	"github.com/kemigo/kemigo/core/modules/registrar"
 	"github.com/kemigo/kemigo/core/modules/rr"
+	"github.com/kemigo/kemigo/core/modules/rtpengine"
+	"github.com/kemigo/kemigo/core/modules/rtpproxy"
 	"github.com/kemigo/kemigo/core/modules/sanity"
 	"github.com/kemigo/kemigo/core/modules/siputils"
 	"github.com/kemigo/kemigo/core/modules/sl"
@@ -79,6 +83,10 @@ type Config struct {
 	Usrloc     usrloc.Config      `toml:"usrloc"`
 	Registrar  registrar.Config   `toml:"registrar"`
 	NATHelper  nathelper.Config   `toml:"nathelper"`
+	Pike       pike.Config        `toml:"pike"`
+	Acc        acc.Config         `toml:"acc"`
+	RTPProxy   rtpproxy.Config    `toml:"rtpproxy"`
+	RTPEngine  rtpengine.Config   `toml:"rtpengine"`
 	JSONRPCS   rpc.Config         `toml:"jsonrpcs"`
 }
 
@@ -114,6 +122,10 @@ func Default() Config {
 		Usrloc:    usrloc.DefaultConfig(),
 		Registrar: registrar.DefaultConfig(),
 		NATHelper: nathelper.DefaultConfig(),
+		Pike:      pike.DefaultConfig(),
+		Acc:       acc.DefaultConfig(),
+		RTPProxy:  rtpproxy.DefaultConfig(),
+		RTPEngine: rtpengine.DefaultConfig(),
 		JSONRPCS:  rpc.DefaultConfig(),
 	}
 }

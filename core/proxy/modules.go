@@ -3,6 +3,7 @@ package proxy
 import (
 	"github.com/kemigo/kemigo/core/config"
 	"github.com/kemigo/kemigo/core/kemi"
+	"github.com/kemigo/kemigo/core/modules/acc"
 	"github.com/kemigo/kemigo/core/modules/auth"
 	"github.com/kemigo/kemigo/core/modules/auth_db"
 	"github.com/kemigo/kemigo/core/modules/corex"
@@ -12,13 +13,17 @@ import (
 	"github.com/kemigo/kemigo/core/modules/maxfwd"
 	"github.com/kemigo/kemigo/core/modules/nathelper"
 	"github.com/kemigo/kemigo/core/modules/permissions"
+	"github.com/kemigo/kemigo/core/modules/pike"
 	"github.com/kemigo/kemigo/core/modules/registrar"
 	"github.com/kemigo/kemigo/core/modules/rr"
+	"github.com/kemigo/kemigo/core/modules/rtpengine"
+	"github.com/kemigo/kemigo/core/modules/rtpproxy"
 	"github.com/kemigo/kemigo/core/modules/sanity"
 	"github.com/kemigo/kemigo/core/modules/siputils"
 	"github.com/kemigo/kemigo/core/modules/sl"
 	"github.com/kemigo/kemigo/core/modules/tm"
 	"github.com/kemigo/kemigo/core/modules/usrloc"
+	"github.com/kemigo/kemigo/core/sipmsg"
 	"github.com/rs/zerolog"
 )
 
@@ -45,6 +50,10 @@ type Modules struct {
 	Usrloc    *usrloc.Module
 	Registrar *registrar.Module
 	NATHelper *nathelper.Module
+	Pike      *pike.Module
+	Acc       *acc.Module
+	RTPProxy  *rtpproxy.Module
+	RTPEngine *rtpengine.Module
 }
 
 // myselfRef lets the modules be built (and the export table fixed) before
@@ -101,6 +110,26 @@ func BuildModules(cfg *config.Config, me *myselfRef, env tm.Env, log zerolog.Log
 	if m.NATHelper, err = nathelper.New(cfg.NATHelper); err != nil {
 		return nil, err
 	}
+	if m.Pike, err = pike.New(cfg.Pike, pike.WithLogger(log)); err != nil {
+		return nil, err
+	}
+	if m.Acc, err = acc.New(cfg.Acc, acc.WithLogger(log)); err != nil {
+		return nil, err
+	}
+	m.TM.AddFinalHook(m.Acc.FinalHook)
+	m.TM.AddFailureHook(m.Acc.OnFailure)
+	txReq := func(c *kemi.Ctx) *sipmsg.Msg {
+		if tx, ok := c.Tx.(*tm.Tx); ok && tx != nil {
+			return tx.Req
+		}
+		return nil
+	}
+	if m.RTPProxy, err = rtpproxy.New(cfg.RTPProxy, rtpproxy.WithLogger(log), rtpproxy.WithTxRequest(txReq)); err != nil {
+		return nil, err
+	}
+	if m.RTPEngine, err = rtpengine.New(cfg.RTPEngine, rtpengine.WithLogger(log), rtpengine.WithTxRequest(txReq)); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -122,6 +151,10 @@ func (m *Modules) Table() *kemi.Table {
 	t.Register(m.Perms.Exports()...)
 	t.Register(m.Registrar.Exports()...)
 	t.Register(m.NATHelper.Exports()...)
+	t.Register(m.Pike.Exports()...)
+	t.Register(m.Acc.Exports()...)
+	t.Register(m.RTPProxy.Exports()...)
+	t.Register(m.RTPEngine.Exports()...)
 	return t
 }
 

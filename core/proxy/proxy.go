@@ -133,6 +133,7 @@ func NewWith(cfg config.Config, log zerolog.Logger, opt Options) (*Proxy, error)
 func (p *Proxy) Start() {
 	p.Mods.HTable.Start()
 	p.Mods.Usrloc.Start()
+	p.Mods.Pike.Start()
 	p.TP.Start(p.onMessage)
 	if p.Cfg.AppPython3.Watch {
 		go p.watchScript(p.stop)
@@ -156,6 +157,8 @@ func (p *Proxy) Close() {
 	p.Engine.Close()
 	p.Mods.HTable.Stop()
 	p.Mods.Usrloc.Close()
+	p.Mods.Pike.Stop()
+	_ = p.Mods.Acc.Close()
 }
 
 // Uptime is the time since New.

@@ -146,7 +146,10 @@ func (m *Module) branchFinal(tx *Tx, b *branch, call kemi.CallFunc, ws *kemi.Wor
 		tx.onFailure = "" // must be armed again inside the failure route
 		nb := len(tx.branches)
 		fc := tx.ctx(tx.Req, kemi.RouteFailure, call, ws, best.idx)
-		fc.Reply = sipmsg.NewReply(best.reply)
+		if best.reply != nil {
+			fc.Reply = sipmsg.NewReply(best.reply)
+		}
+		tx.runFailureHooks(fc, best)
 		tx.Req.ClearBranches()
 		tx.inFailure = true
 		call(fc, name, "")
@@ -436,10 +439,21 @@ func (m *Module) HandleACK(req *sip.Request) bool {
 	if tx == nil || !tx.final || tx.finalCode < 300 {
 		return false
 	}
+	if tx.acked {
+		return true // a retransmitted ACK
+	}
 	tx.acked = true
 	if tx.gTimer != nil {
 		tx.gTimer.Stop()
 	}
+	// The release was armed with Timer H (64*T1, 32 s by default) when the
+	// final went up over UDP; now that the ACK is in, wait_timer is enough
+	// (Kamailio puts the transaction on its wait timer on the ACK).
+	if tx.waitTimer != nil {
+		tx.waitTimer.Stop()
+		tx.waitTimer = nil
+	}
+	m.maybeFinish(tx)
 	return true
 }
 

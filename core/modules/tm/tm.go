@@ -55,21 +55,22 @@ type FinalHook func(c *kemi.Ctx, req *sipmsg.Msg, code int, reason string, res *
 
 // Module is the transaction layer.
 type Module struct {
-	cfg       Config
-	env       Env
-	log       zerolog.Logger
-	mu        sync.Mutex
-	server    map[string]*Tx     // server transactions by key
-	client    map[string]*branch // client branches by Via branch
-	precheck  map[string]int     // tmx.t_precheck_trans marks
-	onForward []ForwardHook
-	onFinal   []FinalHook
-	onsend    string // onsend route callback name ("" or "none": off)
-	active    atomic.Int64
-	created   atomic.Uint64
-	stats     Stats
-	idPrefix  string
-	seq       atomic.Uint64
+	cfg            Config
+	env            Env
+	log            zerolog.Logger
+	mu             sync.Mutex
+	server         map[string]*Tx     // server transactions by key
+	client         map[string]*branch // client branches by Via branch
+	precheck       map[string]int     // tmx.t_precheck_trans marks
+	onForward      []ForwardHook
+	onFinal        []FinalHook
+	onFailureHooks []FailureHook
+	onsend         string // onsend route callback name ("" or "none": off)
+	active         atomic.Int64
+	created        atomic.Uint64
+	stats          Stats
+	idPrefix       string
+	seq            atomic.Uint64
 }
 
 // Stats counts transactions (tm.stats).
