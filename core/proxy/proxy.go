@@ -37,6 +37,7 @@ type Proxy struct {
 	RPC     *rpc.Server    // nil until StartControl
 	App     *rpc.AppPython // app_python.reload versions
 	me      *myselfRef
+	native  NativeRoutes
 	seed    maphash.Seed
 	started time.Time
 	stop    chan struct{}
@@ -57,6 +58,17 @@ type Options struct {
 	ExtraExports []kemi.Export
 	// NoScript starts the workers without loading a script.
 	NoScript bool
+	// Native replaces the Python script with Go routes (benchmarks of the
+	// same logic in Go, and users who want a native route).
+	Native NativeRoutes
+}
+
+// NativeRoutes is a route script written in Go: Route runs the callback
+// named name ("ksr_request_route", "ksr_reply_route", or a name given to
+// t_on_*) and reports whether it exists. KEMI functions are reached through
+// the export table (kemi.Table.Lookup), the same entry points Python uses.
+type NativeRoutes interface {
+	Route(c *kemi.Ctx, name, param string) bool
 }
 
 // New builds the proxy: modules, export table, Python workers with the
@@ -81,6 +93,10 @@ func NewWith(cfg config.Config, log zerolog.Logger, opt Options) (*Proxy, error)
 	}
 	p.Table = mods.Table()
 	p.Table.Register(opt.ExtraExports...)
+	p.native = opt.Native
+	if opt.Native != nil {
+		opt.NoScript = true
+	}
 	if err := pybridge.Init(p.Table); err != nil {
 		return nil, err
 	}
@@ -202,7 +218,7 @@ func (p *Proxy) Route(w *pybridge.Worker, m *sipmsg.Msg) {
 	c.Log = p.Log.With().Int("worker", w.ID).Str("callid", m.CallID()).Logger()
 	if m.Req != nil {
 		c.Route = kemi.RouteRequest
-		r := w.CallRoute(c, "ksr_request_route", "")
+		r := p.run(w, c, "ksr_request_route", "")
 		p.after(c, "ksr_request_route", r)
 		p.Mods.TM.AfterRoute(c)
 		return
@@ -210,7 +226,7 @@ func (p *Proxy) Route(w *pybridge.Worker, m *sipmsg.Msg) {
 	c.Route = kemi.RouteReply
 	name := p.Cfg.KEMI.ReplyRouteCallback
 	if name != "" && name != "none" {
-		r := w.CallRoute(c, name, "")
+		r := p.run(w, c, name, "")
 		if r.Status != pybridge.RouteMissing {
 			p.after(c, name, r)
 		}
@@ -223,6 +239,18 @@ func (p *Proxy) Route(w *pybridge.Worker, m *sipmsg.Msg) {
 	}
 }
 
+// run runs one route callback: the Python script's, or the native one.
+func (p *Proxy) run(w *pybridge.Worker, c *kemi.Ctx, name, param string) pybridge.RouteResult {
+	if p.native == nil {
+		return w.CallRoute(c, name, param)
+	}
+	t0 := time.Now()
+	if !p.native.Route(c, name, param) {
+		return pybridge.RouteResult{Status: pybridge.RouteMissing}
+	}
+	return pybridge.RouteResult{Status: pybridge.RouteOK, Duration: time.Since(t0)}
+}
+
 // callFunc runs callbacks named at run time (branch, onreply, failure,
 // onsend) on worker w; errors are logged like any route's.
 func (p *Proxy) callFunc(w *pybridge.Worker) kemi.CallFunc {
@@ -230,7 +258,7 @@ func (p *Proxy) callFunc(w *pybridge.Worker) kemi.CallFunc {
 		if c.Call == nil {
 			c.Call = p.callFunc(w)
 		}
-		r := w.CallRoute(c, route, param)
+		r := p.run(w, c, route, param)
 		if r.Status == pybridge.RouteMissing {
 			c.Log.Debug().Str("route", route).Msg("callback not found")
 			return false
