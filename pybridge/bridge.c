@@ -353,6 +353,12 @@ int kg_init(const char *helper_src, char *err, int errlen) {
 		return -1;
 	}
 	main_interp = PyInterpreterState_Main();
+	/* Some stdlib extensions of 3.12 keep static types that the first
+	 * interpreter to import them initialises; if that is a sub-interpreter
+	 * with its own allocator, the next one corrupts memory. Importing them
+	 * here first makes the main interpreter own them. */
+	PyRun_SimpleString("import datetime, decimal, json, re, collections, functools, socket, select, hashlib, random\n");
+	PyErr_Clear();
 	PyEval_SaveThread(); /* this thread never runs scripts */
 	return 0;
 }
@@ -450,24 +456,15 @@ kg_worker *kg_worker_new(int id, int mode, char *err, int errlen) {
 void kg_worker_free(kg_worker *w) {
 	if (w == NULL)
 		return;
+	/* The interpreter itself is left alive: Py_EndInterpreter crashes in
+	 * some stdlib extensions of 3.13.0 (seen with PyYAML's imports) and a
+	 * worker only ends when the engine does (shutdown, tests). Dropping our
+	 * references lets the script's objects be collected. */
 	PyEval_RestoreThread(w->ts);
 	Py_CLEAR(tls_handler);
 	Py_CLEAR(tls_helper);
 	Py_CLEAR(tls_msgtype);
-	if (w->mode == KG_MODE_MAIN) {
-		PyThreadState_Clear(w->ts);
-		PyThreadState_DeleteCurrent();
-	} else {
-		Py_EndInterpreter(w->ts);
-		if (w->mode == KG_MODE_SHARED) {
-			/* Py_EndInterpreter leaves the shared GIL held with no thread
-			 * state: release it through a throwaway main thread state. */
-			PyThreadState *tmp = PyThreadState_New(main_interp);
-			PyThreadState_Swap(tmp);
-			PyThreadState_Clear(tmp);
-			PyThreadState_DeleteCurrent();
-		}
-	}
+	PyEval_SaveThread();
 	free(w);
 }
 

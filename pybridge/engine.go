@@ -84,6 +84,10 @@ type Engine struct {
 	log     zerolog.Logger
 	workers []*Worker
 	mode    int
+	// mu guards closed: senders hold it shared, Close exclusively, so no
+	// job is sent on a closed queue (tm timers may fire during shutdown).
+	mu     sync.RWMutex
+	closed bool
 }
 
 // Worker is one Python worker: an OS thread with its own interpreter.
@@ -373,6 +377,11 @@ func (w *Worker) Style() string { return C.GoString(C.kg_style()) }
 
 // Submit queues a job for worker i; false when its queue is full.
 func (e *Engine) Submit(i int, job func(*Worker)) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return false
+	}
 	select {
 	case e.workers[i].jobs <- job:
 		return true
@@ -384,14 +393,24 @@ func (e *Engine) Submit(i int, job func(*Worker)) bool {
 // SubmitWait queues a job for worker i, waiting for room (internal work
 // such as timers, which must not be lost). Never call it from worker i.
 func (e *Engine) SubmitWait(i int, job func(*Worker)) {
-	defer func() { _ = recover() }() // the engine closed meanwhile
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return
+	}
 	e.workers[i].jobs <- job
 }
 
 // Run runs job on worker i and waits for it.
 func (e *Engine) Run(i int, job func(*Worker)) {
 	done := make(chan struct{})
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return
+	}
 	e.workers[i].jobs <- func(w *Worker) { job(w); close(done) }
+	e.mu.RUnlock()
 	<-done
 }
 
@@ -400,11 +419,19 @@ func (e *Engine) QueueLen(i int) int { return len(e.workers[i].jobs) }
 
 // Close stops every worker after its queued jobs.
 func (e *Engine) Close() {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
 	for _, w := range e.workers {
 		close(w.jobs)
+	}
+	e.mu.Unlock()
+	for _, w := range e.workers {
 		<-w.done
 	}
-	e.workers = nil
 }
 
 // Reload loads script again in every worker, each between two jobs. If any

@@ -27,6 +27,7 @@ Usage:
   kemigo run --script FILE [--listen udp:127.0.0.1:5060 ...] [--workers N] [-c kemigo.toml]
   kemigo ctl [-s SOCKET | -u URL] [--token T] METHOD [ARGS...]   control a running proxy (JSON-RPC)
   kemigo check [-c kemigo.toml] SCRIPT   load a script and report KSR calls kemigo cannot serve
+  kemigo test [-c kemigo.toml] [--script FILE] [PATHS...]  run Python route tests of a script on kemigo's core
   kemigo db init [--db URL | -c kemigo.toml]              create Kamailio's tables (subscriber, location, address, acc, ...)
   kemigo user add USER@DOMAIN PASSWORD | rm USER@DOMAIN | passwd USER@DOMAIN PASSWORD | list
   kemigo stubs [--out FILE]       write the KSR type stubs (python/KSR.pyi)
@@ -47,6 +48,8 @@ func main() {
 		err = cmdCtl(os.Args[2:])
 	case "check":
 		err = cmdCheck(os.Args[2:])
+	case "test":
+		err = cmdTest(os.Args[2:])
 	case "db":
 		err = cmdDB(os.Args[2:])
 	case "user":

@@ -1,0 +1,130 @@
+package pybridge
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kemigo/kemigo/core/kemi"
+	"github.com/kemigo/kemigo/core/sipmsg"
+	"github.com/rs/zerolog"
+)
+
+// The route benchmarks use the export table of engine_test.go's TestMain:
+// KSR.t.none() (no argument, returns None, does nothing in Go) is the
+// cheapest KSR call, so ksr=N measures the Go→Python route call plus N
+// round trips Python→Go→Python; KSR.t.add(i) adds an int argument and an
+// int result.
+
+// benchRoutes is one route per measured shape: r<N> makes N KSR.t.none()
+// calls, a<N> makes N KSR.t.add(i) calls. The calls are unrolled so the
+// Python loop does not count.
+func benchScript(b *testing.B, counts []int) string {
+	b.Helper()
+	var s strings.Builder
+	s.WriteString("import KSR\n\n\nclass kamailio:\n")
+	s.WriteString("    def ksr_request_route(self, msg):\n        return 1\n\n")
+	for _, n := range counts {
+		fmt.Fprintf(&s, "    def r%d(self, msg):\n", n)
+		s.WriteString(strings.Repeat("        KSR.t.none()\n", n))
+		s.WriteString("        return 1\n\n")
+		fmt.Fprintf(&s, "    def a%d(self, msg):\n", n)
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&s, "        KSR.t.add(%d)\n", i)
+		}
+		s.WriteString("        return 1\n\n")
+	}
+	s.WriteString("\ndef mod_init():\n    return kamailio()\n")
+	path := filepath.Join(b.TempDir(), "bench.py")
+	if err := os.WriteFile(path, []byte(s.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+func benchCtx(b *testing.B, w *Worker) *kemi.Ctx {
+	m, err := sipmsg.Parse([]byte(options))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.SrcIP, m.SrcPort = "127.0.0.2", 5070
+	return &kemi.Ctx{Msg: m, Log: zerolog.Nop(), BranchIdx: -1, Worker: w.State}
+}
+
+func benchEngine(b *testing.B, counts []int) *Engine {
+	b.Helper()
+	e, err := New(Options{Script: benchScript(b, counts), Workers: 1}, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(e.Close)
+	return e
+}
+
+// BenchmarkRouteCall is one Go→Python route call (the worker already
+// attached, as between two messages of a busy worker) whose route makes
+// N KSR calls back into Go.
+func BenchmarkRouteCall(b *testing.B) {
+	counts := []int{0, 1, 10}
+	e := benchEngine(b, counts)
+	for _, n := range counts {
+		for _, kind := range []string{"none", "add"} {
+			if n == 0 && kind == "add" {
+				continue
+			}
+			route := fmt.Sprintf("r%d", n)
+			name := fmt.Sprintf("ksr=%d", n)
+			if kind == "add" {
+				route = fmt.Sprintf("a%d", n)
+				name += "/int-arg"
+			}
+			b.Run(name, func(b *testing.B) {
+				var r RouteResult
+				b.ReportAllocs()
+				e.Run(0, func(w *Worker) {
+					c := benchCtx(b, w)
+					if r = w.CallRoute(c, route, ""); r.Status != RouteOK {
+						return
+					}
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						r = w.CallRoute(c, route, "")
+					}
+					b.StopTimer()
+				})
+				if r.Status != RouteOK {
+					b.Fatalf("route %s: status %d %v", route, r.Status, r.Err)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRouteCallQueued adds what the proxy pays per message to reach
+// its worker: queueing the job on the worker's channel, waking the worker's
+// locked OS thread, attaching its interpreter (taking the GIL) and waiting
+// for the result. empty-job is that hand-off alone.
+func BenchmarkRouteCallQueued(b *testing.B) {
+	e := benchEngine(b, []int{0})
+	var c *kemi.Ctx
+	e.Run(0, func(w *Worker) { c = benchCtx(b, w) })
+	b.Run("empty-job", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			e.Run(0, func(w *Worker) {})
+		}
+	})
+	b.Run("ksr=0", func(b *testing.B) {
+		b.ReportAllocs()
+		var r RouteResult
+		for i := 0; i < b.N; i++ {
+			e.Run(0, func(w *Worker) { r = w.CallRoute(c, "r0", "") })
+		}
+		b.StopTimer()
+		if r.Status != RouteOK {
+			b.Fatalf("status %d %v", r.Status, r.Err)
+		}
+	})
+}
