@@ -4,7 +4,8 @@ package tm
 type Config struct {
 	FrTimer       int    `toml:"fr_timer"`            // final reply timeout, no provisional yet (30000)
 	FrInvTimer    int    `toml:"fr_inv_timer"`        // INVITE final reply timeout after a provisional (120000)
-	WaitTimer     int    `toml:"wait_timer"`          // how long a completed transaction lingers (5000)
+	WaitTimer     int    `toml:"wt_timer"`            // how long a completed transaction lingers (5000; Kamailio's wt_timer)
+	WaitTimerOld  int    `toml:"wait_timer"`          // older name of wt_timer, accepted too
 	RetrTimer1    int    `toml:"retr_timer1"`         // T1 (500)
 	RetrTimer2    int    `toml:"retr_timer2"`         // T2 (4000)
 	MaxInvLife    int    `toml:"max_inv_lifetime"`    // (180000)

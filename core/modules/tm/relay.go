@@ -77,6 +77,12 @@ func (m *Module) relay(c *kemi.Ctx, forceProto, forceHost string, forcePort int)
 		return EUnspec
 	}
 	if msg.Req.Method == sip.ACK {
+		// The ACK of a negative final we sent is hop-by-hop: tm consumes
+		// it even without t_check_trans (Kamailio's t_newtran returns 0
+		// for it, and t_relay with it); only an end-to-end ACK goes on.
+		if m.HandleACK(msg.Req) {
+			return 0
+		}
 		return m.forwardACK(c, forceProto, forceHost, forcePort)
 	}
 	if msg.Req.Method == sip.CANCEL {
@@ -339,13 +345,22 @@ func (m *Module) forwardACK(c *kemi.Ctx, forceProto, forceHost string, forcePort
 
 // sendCancel sends CANCEL on a branch (RFC 3261 §9.1): same R-URI,
 // Call-ID, From, To, CSeq number and the branch's single Via and Routes.
+//
+// A branch without any provisional reply yet is only marked: its CANCEL
+// goes out with the first provisional (RFC 3261 §9.1; Kamailio's default
+// cancel_b_method 1), with the reason given now.
 func (m *Module) sendCancel(b *branch, reason string) {
 	if b.cancelled || b.finalCode >= 200 {
 		return
 	}
 	if !b.provisonal {
-		b.wantCancel = true
+		if !b.wantCancel {
+			b.wantCancel, b.cancelReason = true, reason
+		}
 		return
+	}
+	if b.wantCancel && reason == "" {
+		reason = b.cancelReason
 	}
 	b.cancelled = true
 	r := b.req
@@ -371,8 +386,38 @@ func (m *Module) sendCancel(b *branch, reason string) {
 	}
 	cancel.SetBody(nil)
 	cancel.SetTransport(strings.ToUpper(b.proto))
+	b.cancelReq = cancel
 	if err := m.env.SendTo(cancel, b.proto, b.host, b.port); err != nil {
 		m.log.Warn().Err(err).Msg("CANCEL not sent")
+	}
+	if b.proto == "udp" {
+		// the CANCEL is a non-INVITE client transaction: Timer E until
+		// its 200 or the INVITE's final reply arrives
+		b.cancelIntv = m.t1()
+		b.scheduleCancelRetr()
+	}
+}
+
+func (b *branch) scheduleCancelRetr() {
+	tx := b.tx
+	b.cancelRetr = time.AfterFunc(b.cancelIntv, func() {
+		tx.mod.env.Exec(tx.worker, func(call kemi.CallFunc, ws *kemi.WorkerState) {
+			if tx.done || b.finalCode >= 200 || b.cancelAnswered {
+				return
+			}
+			b.resendCancel()
+			if b.cancelIntv *= 2; b.cancelIntv > tx.mod.t2() {
+				b.cancelIntv = tx.mod.t2()
+			}
+			b.scheduleCancelRetr()
+		})
+	})
+}
+
+// resendCancel sends the branch's CANCEL again.
+func (b *branch) resendCancel() {
+	if b.cancelReq != nil {
+		_ = b.tx.mod.env.SendTo(b.cancelReq, b.proto, b.host, b.port)
 	}
 }
 

@@ -31,6 +31,12 @@ func (m *Module) HandleReply(c *kemi.Ctx) bool {
 	}
 	code := res.StatusCode
 	if cs := res.CSeq(); cs != nil && cs.MethodName == sip.CANCEL {
+		if code >= 200 {
+			b.cancelAnswered = true
+			if b.cancelRetr != nil {
+				b.cancelRetr.Stop()
+			}
+		}
 		return true // the reply to our CANCEL ends here
 	}
 	if b.finalCode >= 200 {
@@ -43,21 +49,30 @@ func (m *Module) HandleReply(c *kemi.Ctx) bool {
 		return true
 	}
 	if code < 200 {
+		cancelling := b.cancelled || b.wantCancel || tx.canceled
 		if !b.provisonal {
 			b.provisonal = true
 			if b.retrTimer != nil && tx.isInvite {
 				b.retrTimer.Stop()
 			}
-			if tx.isInvite {
+			if tx.isInvite && !cancelling {
 				// fr_inv_timer replaces fr_timer after the first provisional
 				if b.frTimer != nil {
 					b.frTimer.Stop()
 				}
 				b.frTimer = tx.after(tx.frInvTimer, func(call kemi.CallFunc, ws *kemi.WorkerState) { b.timeout(call, ws) })
 			}
-			if b.wantCancel || tx.canceled {
+		}
+		if cancelling && tx.isInvite {
+			// A provisional on a cancelled branch only sends (or resends)
+			// the branch's CANCEL: no onreply route, nothing relayed
+			// (Kamailio's reply_received, F_RB_CANCELED).
+			if b.cancelled {
+				b.resendCancel()
+			} else {
 				m.sendCancel(b, "")
 			}
+			return true
 		}
 	}
 	// tm onreply route (the transaction's AVPs and flags are visible)

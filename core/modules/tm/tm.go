@@ -82,6 +82,9 @@ type Stats struct {
 func New(cfg Config, env Env) *Module {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
+	if cfg.WaitTimerOld > 0 {
+		cfg.WaitTimer = cfg.WaitTimerOld
+	}
 	m := &Module{cfg: cfg, env: env, server: map[string]*Tx{}, client: map[string]*branch{},
 		precheck: map[string]int{}, idPrefix: hex.EncodeToString(b[:])}
 	if env != nil {
@@ -167,6 +170,14 @@ type branch struct {
 	cancelled  bool // CANCEL sent
 	wantCancel bool // CANCEL when the first provisional arrives
 	timedOut   bool
+	// the CANCEL of this branch: its Reason (kept while it waits for a
+	// provisional), the request (resent on provisionals and over UDP
+	// until answered) and its retransmission timer
+	cancelReason   string
+	cancelReq      *sip.Request
+	cancelRetr     *time.Timer
+	cancelIntv     time.Duration
+	cancelAnswered bool
 }
 
 // txKey computes the server transaction key of a request (RFC 3261
@@ -318,6 +329,9 @@ func (b *branch) stopTimers() {
 	}
 	if b.frTimer != nil {
 		b.frTimer.Stop()
+	}
+	if b.cancelRetr != nil {
+		b.cancelRetr.Stop()
 	}
 }
 
