@@ -78,9 +78,14 @@ func (m *Module) HandleReply(c *kemi.Ctx) bool {
 	// tm onreply route (the transaction's AVPs and flags are visible)
 	drop := false
 	if tx.onReply != "" && c.Call != nil {
+		// Kamailio's reply_received: the transaction's flags, the
+		// branch's flags and the AVPs go to the reply's context, and
+		// back after the route
+		c.Msg.Flags, c.Msg.BFlags, c.Msg.AVPs = tx.Req.Flags, b.flags, tx.Req.AVPs
 		rc := tx.ctx(c.Msg, kemi.RouteTMReply, c.Call, c.Worker, b.idx)
 		rc.Reply = c.Msg
 		c.Call(rc, tx.onReply, "")
+		tx.Req.Flags, b.flags, tx.Req.AVPs = c.Msg.Flags, c.Msg.BFlags, c.Msg.AVPs
 		drop = rc.Drop
 	}
 	switch {
