@@ -550,17 +550,18 @@ func (r *Record) DeleteAll() error {
 	return first
 }
 
-// sort orders the contacts as lookup and the 200 OK list them: by q,
-// highest first (a contact without q after q=0), then most recently
-// modified first; with desc_time_order by modification only.
+// sort orders the contacts as lookup and the 200 OK list them, as
+// Kamailio's mem_insert_ucontact: by q, highest first (a contact without q
+// after q=0), equal q in registration order; with desc_time_order by
+// modification only, newest first.
 func (r *Record) sort() {
 	byTime := r.d.m.cfg.DescTimeOrder != 0
 	sort.SliceStable(r.contacts, func(i, j int) bool {
 		a, b := r.contacts[i], r.contacts[j]
-		if !byTime && a.Q != b.Q {
-			return a.Q > b.Q
+		if byTime {
+			return a.seq > b.seq
 		}
-		return a.seq > b.seq
+		return a.Q > b.Q
 	})
 }
 

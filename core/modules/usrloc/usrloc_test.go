@@ -67,7 +67,7 @@ func TestOrder(t *testing.T) {
 		want     string
 	}{
 		{"q first", 0, []Contact{{URI: "sip:a", Q: 500}, {URI: "sip:b", Q: 1000}, {URI: "sip:c", Q: 100}}, "sip:b sip:a sip:c"},
-		{"same q: most recent first", 0, []Contact{{URI: "sip:a", Q: 500}, {URI: "sip:b", Q: 500}}, "sip:b sip:a"},
+		{"same q: registration order (as Kamailio)", 0, []Contact{{URI: "sip:a", Q: 500}, {URI: "sip:b", Q: 500}}, "sip:a sip:b"},
 		{"no q after q=0", 0, []Contact{{URI: "sip:a", Q: QUnspecified}, {URI: "sip:b", Q: 0}}, "sip:b sip:a"},
 		{"desc_time_order", 1, []Contact{{URI: "sip:a", Q: 1000}, {URI: "sip:b", Q: 100}}, "sip:b sip:a"},
 	}
