@@ -71,7 +71,7 @@ else
 endif
 PY_VERSION = $(shell $(if $(PY_PCP),PKG_CONFIG_PATH='$(PY_PCP)') pkg-config --modversion python3-embed 2>/dev/null || echo '?')
 
-.PHONY: help build deps test-deps test gotest vet fmt bench run stubs clean
+.PHONY: help build deps test-deps test gotest vet fmt bench run stubs clean fuzz
 
 help:
 	@echo 'make deps run        install what building and running need (apt), run the proxy on the Debian reference script'
@@ -81,6 +81,7 @@ help:
 	@echo 'run        build, then $(BINX) run -c $(CONFIG) (SCRIPT=file.py for another script)'
 	@echo 'test       go vet + go test ./... with the default Python, then with the newest pyenv Python >= 3.12'
 	@echo 'bench      Go benchmarks (ns/op, allocs/op); BENCH=regexp BENCHTIME=1s PYTHON=3.13'
+	@echo 'fuzz       every go test -fuzz target for FUZZTIME (30s) each'
 	@echo 'stubs      regenerate python/KSR.pyi and docs/KEMI.md'
 	@echo 'vet fmt    go vet ./..., go fmt ./...'
 
@@ -120,6 +121,12 @@ vet:
 
 fmt:
 	$(GO) fmt ./...
+
+# Fuzz every go test -fuzz target for FUZZTIME each (crashes land in the
+# package's testdata/fuzz as regression cases).
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) sh bench/fuzz.sh
 
 bench:
 	@mkdir -p $(BENCH_OUT)

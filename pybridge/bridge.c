@@ -7,8 +7,24 @@
  * 489) so every interpreter gets its own copy. */
 #include "bridge.h"
 #include "_cgo_export.h"
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+/* Python 3.13 stopped exporting _Py_DumpTraceback (python/cpython#107215;
+ * 3.15 exports it again as PyUnstable_DumpTraceback): kg_dump_stack walks
+ * the frames itself, with the frame layout of the installed headers. */
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#undef Py_BUILD_CORE
+#elif PY_VERSION_HEX < 0x030D0000
+/* Exported by libpython 3.11 and 3.12 (internal/pycore_traceback.h): what
+ * faulthandler uses to write a thread's stack from a signal handler. */
+extern void _Py_DumpTraceback(int fd, PyThreadState *tstate);
+#endif
 
 /* ---- the export table, filled by Go before Python starts (read-only after) */
 typedef struct {
@@ -40,6 +56,15 @@ static __thread char *tls_err;
 static __thread char *tls_err_file;
 static __thread int tls_err_line;
 static __thread char tls_stylebuf[16];
+/* What this thread runs, for the fatal signal handler: -1 a thread kemigo
+ * did not start (Go's own, or one a script started), 0 Go code, 1 Python
+ * or C extension code (between a kg_* entry and a call back into Go). */
+static __thread volatile sig_atomic_t tls_in_py = -1;
+
+#define PY_ENTER                                                                                                       \
+	sig_atomic_t saved_in_py = tls_in_py;                                                                          \
+	tls_in_py = 1
+#define PY_LEAVE() (tls_in_py = saved_in_py)
 
 int kg_version_hex(void) { return PY_VERSION_HEX; }
 
@@ -129,7 +154,10 @@ static PyObject *kemi_trampoline(PyObject *self, PyObject *const *args, Py_ssize
 		}
 	}
 	kg_ret r = {0, 0, NULL};
+	sig_atomic_t in_py = tls_in_py;
+	tls_in_py = 0;
 	kgGoCall(tls_worker, (int)id, cargs, np, &r);
+	tls_in_py = in_py;
 	switch (r.kind) {
 	case 1:
 		return PyLong_FromLongLong(r.i);
@@ -181,8 +209,11 @@ static PyObject *msg_op(PyObject *self, int op, PyObject *a1, PyObject *a2, PyOb
 			return NULL;
 	}
 	kg_ret r = {0, 0, NULL};
+	sig_atomic_t in_py = tls_in_py;
+	tls_in_py = 0;
 	kgGoMsgOp(tls_worker, m->ctxid, op, (char *)s[0], (int)l[0], (char *)s[1], (int)l[1], (char *)s[2], (int)l[2],
 	          a1 != NULL, a2 != NULL, a3 != NULL, &r);
+	tls_in_py = in_py;
 	switch (r.kind) {
 	case 1:
 		return PyLong_FromLongLong(r.i);
@@ -333,6 +364,96 @@ static struct PyModuleDef ksr_def = {PyModuleDef_HEAD_INIT, "KSR", "Kamailio KEM
 
 static PyObject *PyInit_KSR(void) { return PyModuleDef_Init(&ksr_def); }
 
+/* ---- fatal signals
+ *
+ * Python's faulthandler is enabled at start-up (PyConfig.faulthandler,
+ * writing to stderr). Enabling it replaces the handlers the Go runtime
+ * installed for SIGSEGV, SIGBUS, SIGFPE, SIGABRT and SIGILL, and
+ * faulthandler's handler ends by re-raising the signal: Go then sees a
+ * signal sent by a process, which it never turns into a panic, so a nil
+ * pointer dereference in Go code (a recoverable panic, e.g. in a KEMI
+ * function) would kill the process. For the three signals Go turns into
+ * panics, kg_fatal_signal sits in front of both: a fault on a thread that
+ * runs Python (or C extension) code gets faulthandler's report (Fatal
+ * Python error, the Python stacks), then Go's handler with the original
+ * signal information, which reports the fault and exits (status 2); a fault
+ * in Go code goes straight to Go's handler, as if Python were not there.
+ * SIGABRT and SIGILL are never recovered by Go and stay with faulthandler. */
+static const int kg_fatal_sigs[] = {SIGSEGV, SIGBUS, SIGFPE};
+#define KG_NFATAL ((int)(sizeof kg_fatal_sigs / sizeof kg_fatal_sigs[0]))
+static struct sigaction kg_go_sa[KG_NFATAL]; /* the Go runtime's handlers */
+static struct sigaction kg_fh_sa[KG_NFATAL]; /* faulthandler's */
+static int kg_fh_set[KG_NFATAL];
+
+static int same_handler(const struct sigaction *a, const struct sigaction *b) {
+	if ((a->sa_flags & SA_SIGINFO) != (b->sa_flags & SA_SIGINFO))
+		return 0;
+	if (a->sa_flags & SA_SIGINFO)
+		return a->sa_sigaction == b->sa_sigaction;
+	return a->sa_handler == b->sa_handler;
+}
+
+static void call_handler(const struct sigaction *sa, int sig, siginfo_t *info, void *uctx) {
+	if (sa->sa_flags & SA_SIGINFO) {
+		if (sa->sa_sigaction != NULL)
+			sa->sa_sigaction(sig, info, uctx);
+		return;
+	}
+	if (sa->sa_handler == SIG_IGN)
+		return;
+	if (sa->sa_handler == SIG_DFL) {
+		/* the default action: a real fault repeats on return and kills */
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		sigaction(sig, &dfl, NULL);
+		if (info == NULL || info->si_code <= 0)
+			raise(sig);
+		return;
+	}
+	sa->sa_handler(sig);
+}
+
+static void kg_fatal_signal(int sig, siginfo_t *info, void *uctx) {
+	int i = 0;
+	while (i < KG_NFATAL && kg_fatal_sigs[i] != sig)
+		i++;
+	if (i == KG_NFATAL)
+		return;
+	int saved_errno = errno;
+	int py = tls_in_py;
+	if (py < 0) /* not a thread kemigo runs Python on: a script's own thread? */
+		py = PyGILState_GetThisThreadState() != NULL;
+	if (py && kg_fh_set[i]) {
+		/* faulthandler writes its report, puts Go's handler back and
+		 * raises the signal again: blocked here (sa_mask), that one stays
+		 * pending while Go's handler, below, reports the real fault. */
+		call_handler(&kg_fh_sa[i], sig, info, uctx);
+	}
+	errno = saved_errno;
+	call_handler(&kg_go_sa[i], sig, info, uctx);
+}
+
+static void save_go_handlers(void) {
+	for (int i = 0; i < KG_NFATAL; i++)
+		sigaction(kg_fatal_sigs[i], NULL, &kg_go_sa[i]);
+}
+
+static void install_fatal_handlers(void) {
+	for (int i = 0; i < KG_NFATAL; i++) {
+		sigaction(kg_fatal_sigs[i], NULL, &kg_fh_sa[i]);
+		kg_fh_set[i] = !same_handler(&kg_fh_sa[i], &kg_go_sa[i]) &&
+		               ((kg_fh_sa[i].sa_flags & SA_SIGINFO) ||
+		                (kg_fh_sa[i].sa_handler != SIG_DFL && kg_fh_sa[i].sa_handler != SIG_IGN));
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = kg_fatal_signal;
+		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+		sigfillset(&sa.sa_mask); /* as the Go runtime's handlers */
+		sigaction(kg_fatal_sigs[i], &sa, NULL);
+	}
+}
+
 /* ---- start-up */
 static void fetch_error(void);
 
@@ -342,13 +463,17 @@ int kg_init(const char *helper_src, char *err, int errlen) {
 		snprintf(err, errlen, "PyImport_AppendInittab failed");
 		return -1;
 	}
+	save_go_handlers();
 	PyConfig cfg;
 	PyConfig_InitPythonConfig(&cfg);
-	cfg.install_signal_handlers = 0; /* Go keeps every signal */
+	cfg.install_signal_handlers = 0; /* Go keeps every signal, ... */
+	cfg.faulthandler = 1;            /* ... faulthandler aside (see above) */
 	cfg.parse_argv = 0;
+	tls_in_py = 1;
 	PyStatus st = Py_InitializeFromConfig(&cfg);
 	PyConfig_Clear(&cfg);
 	if (PyStatus_Exception(st)) {
+		tls_in_py = 0;
 		snprintf(err, errlen, "Python initialisation failed: %s", st.err_msg ? st.err_msg : "?");
 		return -1;
 	}
@@ -360,6 +485,8 @@ int kg_init(const char *helper_src, char *err, int errlen) {
 	PyRun_SimpleString("import datetime, decimal, json, re, collections, functools, socket, select, hashlib, random\n");
 	PyErr_Clear();
 	PyEval_SaveThread(); /* this thread never runs scripts */
+	tls_in_py = 0;
+	install_fatal_handlers();
 	return 0;
 }
 
@@ -385,11 +512,33 @@ fail:
 	return -1;
 }
 
+/* Make ts the thread state PyGILState_GetThisThreadState() returns on this
+ * thread. The first thread state created on a thread is the one bound to
+ * it; a sub-interpreter's is created while the temporary main-interpreter
+ * one holds that place, and deleting that one leaves none. Without it,
+ * faulthandler finds no Python stack for a crash in a worker, and
+ * PyGILState_Ensure() in a C extension would switch to the main
+ * interpreter. A thread state of the same interpreter created now is
+ * bound: it replaces ts (whose GIL is held), and is returned. */
+static PyThreadState *bind_thread_state(PyThreadState *ts) {
+	if (PyGILState_GetThisThreadState() != NULL)
+		return ts;
+	PyThreadState *nts = PyThreadState_New(PyThreadState_GetInterpreter(ts));
+	if (nts == NULL)
+		return ts;
+	PyThreadState_Swap(nts);
+	PyThreadState_Clear(ts);
+	PyThreadState_Delete(ts);
+	return nts;
+}
+
 kg_worker *kg_worker_new(int id, int mode, char *err, int errlen) {
 	kg_worker *w = calloc(1, sizeof *w);
 	w->id = id;
 	w->mode = mode;
 	tls_worker = id;
+	tls_in_py = 0;
+	PY_ENTER;
 	PyThreadState *tmp = PyThreadState_New(main_interp);
 	PyEval_RestoreThread(tmp);
 	if (mode == KG_MODE_MAIN) {
@@ -418,6 +567,7 @@ kg_worker *kg_worker_new(int id, int mode, char *err, int errlen) {
 			PyThreadState_Clear(tmp);
 			PyThreadState_DeleteCurrent();
 			free(w);
+			PY_LEAVE();
 			return NULL;
 		}
 #else
@@ -426,6 +576,7 @@ kg_worker *kg_worker_new(int id, int mode, char *err, int errlen) {
 			PyThreadState_Clear(tmp);
 			PyThreadState_DeleteCurrent();
 			free(w);
+			PY_LEAVE();
 			return NULL;
 		}
 		PyThreadState *ts = Py_NewInterpreter();
@@ -434,6 +585,7 @@ kg_worker *kg_worker_new(int id, int mode, char *err, int errlen) {
 			PyThreadState_Clear(tmp);
 			PyThreadState_DeleteCurrent();
 			free(w);
+			PY_LEAVE();
 			return NULL;
 		}
 #endif
@@ -443,13 +595,15 @@ kg_worker *kg_worker_new(int id, int mode, char *err, int errlen) {
 		PyThreadState_Clear(tmp);
 		PyThreadState_DeleteCurrent();
 		PyEval_RestoreThread(ts);
-		w->ts = ts;
+		w->ts = bind_thread_state(ts);
 	}
 	if (worker_setup(w, err, errlen) < 0) {
 		PyEval_SaveThread();
+		PY_LEAVE();
 		return NULL;
 	}
 	PyEval_SaveThread();
+	PY_LEAVE();
 	return w;
 }
 
@@ -460,11 +614,13 @@ void kg_worker_free(kg_worker *w) {
 	 * some stdlib extensions of 3.13.0 (seen with PyYAML's imports) and a
 	 * worker only ends when the engine does (shutdown, tests). Dropping our
 	 * references lets the script's objects be collected. */
+	PY_ENTER;
 	PyEval_RestoreThread(w->ts);
 	Py_CLEAR(tls_handler);
 	Py_CLEAR(tls_helper);
 	Py_CLEAR(tls_msgtype);
 	PyEval_SaveThread();
+	PY_LEAVE();
 	free(w);
 }
 
@@ -517,8 +673,8 @@ int kg_last_error_line(void) { return tls_err_line; }
 const char *kg_style(void) { return tls_style3s ? "python3s" : "python3"; }
 
 /* ---- scripts */
-int kg_load(const char *path, const char *style, const char *mod_init, const char *child_init, int rank,
-            const char *extra_paths) {
+static int load(const char *path, const char *style, const char *mod_init, const char *child_init, int rank,
+                const char *extra_paths) {
 	PyObject *h = PyObject_CallMethod(tls_helper, "load", "ssssis", path, style, mod_init, child_init, rank, extra_paths);
 	if (h == NULL) {
 		fetch_error();
@@ -533,7 +689,7 @@ int kg_load(const char *path, const char *style, const char *mod_init, const cha
 	return 0;
 }
 
-int kg_has_route(const char *name) {
+static int has_route(const char *name) {
 	if (tls_handler == NULL)
 		return 0;
 	PyObject *fn = PyObject_GetAttrString(tls_handler, name);
@@ -548,7 +704,7 @@ int kg_has_route(const char *name) {
 
 /* Run a helper function of _kemigo with string args; *out gets a malloc'd
  * str() of the result. Used by the check and test tools, not on the hot path. */
-int kg_run_helper(const char *fn, const char *a1, const char *a2, long long n, char **out) {
+static int run_helper(const char *fn, const char *a1, const char *a2, long long n, char **out) {
 	PyObject *r = PyObject_CallMethod(tls_helper, fn, "ssL", a1, a2, n);
 	if (r == NULL) {
 		fetch_error();
@@ -568,7 +724,7 @@ int kg_run_helper(const char *fn, const char *a1, const char *a2, long long n, c
 /* Call a route by name. Kamailio looks the name up on the handler at every
  * call, so methods added at run time work. strict routes log a missing name
  * as an error (Go does that from the KG_MISSING result). */
-int kg_call_route(const char *name, uint64_t ctxid, const char *param, int strict) {
+static int call_route(const char *name, uint64_t ctxid, const char *param, int strict) {
 	(void)strict;
 	if (tls_handler == NULL)
 		return KG_MISSING;
@@ -629,4 +785,141 @@ int kg_call_route(const char *name, uint64_t ctxid, const char *param, int stric
 	}
 	Py_DECREF(res); /* the return value means nothing to the core (SPEC 5.1) */
 	return KG_OK;
+}
+
+/* The entry points that run Python, marked for the fatal signal handler. */
+int kg_load(const char *path, const char *style, const char *mod_init, const char *child_init, int rank,
+            const char *extra_paths) {
+	PY_ENTER;
+	int rc = load(path, style, mod_init, child_init, rank, extra_paths);
+	PY_LEAVE();
+	return rc;
+}
+
+int kg_has_route(const char *name) {
+	PY_ENTER;
+	int rc = has_route(name);
+	PY_LEAVE();
+	return rc;
+}
+
+int kg_run_helper(const char *fn, const char *a1, const char *a2, long long n, char **out) {
+	PY_ENTER;
+	int rc = run_helper(fn, a1, a2, n, out);
+	PY_LEAVE();
+	return rc;
+}
+
+int kg_call_route(const char *name, uint64_t ctxid, const char *param, int strict) {
+	PY_ENTER;
+	int rc = call_route(name, ctxid, param, strict);
+	PY_LEAVE();
+	return rc;
+}
+
+/* ---- the stack of a running worker, read without its GIL (the watchdog) */
+#if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+static void put(int fd, const char *s, size_t n) {
+	while (n > 0) {
+		ssize_t k = write(fd, s, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return;
+		s += k;
+		n -= (size_t)k;
+	}
+}
+#define PUTS(fd, s) put(fd, s, strlen(s))
+
+static void put_decimal(int fd, long v) {
+	char buf[24], *p = buf + sizeof buf;
+	unsigned long u = v < 0 ? (unsigned long)-v : (unsigned long)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		*--p = '-';
+	put(fd, p, (size_t)(buf + sizeof buf - p));
+}
+
+/* A str as faulthandler writes it: ASCII, others escaped, 500 at most. */
+static void put_str(int fd, PyObject *o) {
+	if (o == NULL || !PyUnicode_Check(o)) {
+		PUTS(fd, "???");
+		return;
+	}
+	Py_ssize_t n = PyUnicode_GET_LENGTH(o), max = 500;
+	int kind = PyUnicode_KIND(o);
+	const void *data = PyUnicode_DATA(o);
+	char buf[600];
+	size_t len = 0;
+	for (Py_ssize_t i = 0; i < n && i < max; i++) {
+		if (len > sizeof buf - 12) {
+			put(fd, buf, len);
+			len = 0;
+		}
+		Py_UCS4 c = PyUnicode_READ(kind, data, i);
+		if (c >= ' ' && c < 0x7f)
+			buf[len++] = (char)c;
+		else
+			len += (size_t)snprintf(buf + len, 12, c <= 0xff ? "\\x%02x" : c <= 0xffff ? "\\u%04x" : "\\U%08x",
+			                        (unsigned)c);
+	}
+	put(fd, buf, len);
+	if (n > max)
+		PUTS(fd, "...");
+}
+
+/* Python/traceback.c's dump_traceback() of 3.13, which libpython no longer
+ * exports: the same walk and the same output. */
+static void dump_traceback(int fd, PyThreadState *ts) {
+	PUTS(fd, "Stack (most recent call first):\n");
+	_PyInterpreterFrame *frame = ts->current_frame;
+	if (frame == NULL) {
+		PUTS(fd, "  <no Python frame>\n");
+		return;
+	}
+	for (unsigned depth = 0; frame != NULL; depth++) {
+		if (frame->owner == FRAME_OWNED_BY_CSTACK) { /* a C trampoline */
+			frame = frame->previous;
+			if (frame == NULL)
+				break;
+		}
+		if (depth >= 100) {
+			PUTS(fd, "  ...\n");
+			break;
+		}
+		PyCodeObject *code = (PyCodeObject *)PyUnstable_InterpreterFrame_GetCode(frame);
+		PUTS(fd, "  File \"");
+		put_str(fd, code != NULL && PyCode_Check(code) ? code->co_filename : NULL);
+		PUTS(fd, "\", line ");
+		int line = PyUnstable_InterpreterFrame_GetLine(frame);
+		if (line >= 0)
+			put_decimal(fd, line);
+		else
+			PUTS(fd, "???");
+		PUTS(fd, " in ");
+		put_str(fd, code != NULL && PyCode_Check(code) ? code->co_name : NULL);
+		PUTS(fd, "\n");
+		frame = frame->previous;
+	}
+}
+#endif
+
+void kg_dump_stack(kg_worker *w, int fd) {
+	if (w == NULL || w->ts == NULL)
+		return;
+#if PY_VERSION_HEX < 0x030D0000
+	_Py_DumpTraceback(fd, w->ts);
+#elif PY_VERSION_HEX < 0x030E0000
+	dump_traceback(fd, w->ts);
+#elif PY_VERSION_HEX >= 0x030F0000
+	(void)PyUnstable_DumpTraceback(fd, w->ts);
+#else
+	static const char msg[] = "Stack: not available with Python 3.14 (libpython does not export the function)\n";
+	ssize_t k = write(fd, msg, sizeof msg - 1);
+	(void)k;
+#endif
 }

@@ -53,6 +53,11 @@ const char *kg_last_error_file(void);
 int kg_last_error_line(void);
 const char *kg_style(void);
 
+/* Write the Python stack of worker w to fd without taking its GIL, the way
+ * faulthandler does (a best-effort read of frames that may be changing:
+ * for a stuck worker). Safe from any thread while w exists. */
+void kg_dump_stack(kg_worker *w, int fd);
+
 /* helpers for Go callbacks */
 PyObject *kg_new_str(const char *s, Py_ssize_t len);
 void kg_raise(int kind, const char *msg);

@@ -81,7 +81,12 @@ func workerByID(id C.int) *Worker {
 func kgGoCall(wid C.int, id C.int, args *C.kg_arg, nargs C.int, ret *C.kg_ret) {
 	w := workerByID(wid)
 	if w == nil {
-		raise(excRuntime, "KSR functions can only be called from a kemigo worker thread")
+		name := "KSR function"
+		if e := theTable.ByID(int(id)); e != nil {
+			name = e.FullName()
+		}
+		raise(excRuntime, name+"() called outside a message context: KSR functions run only on the kemigo "+
+			"worker thread that runs the route, not on a thread the script started")
 		ret.kind = 4
 		return
 	}
@@ -133,10 +138,13 @@ var CallFunction func(c *kemi.Ctx, name string, params []string) (int, error)
 func kgGoMsgOp(wid C.int, ctxid C.uint64_t, op C.int, s1 *C.char, l1 C.int, s2 *C.char, l2 C.int, s3 *C.char, l3 C.int,
 	h1, h2, h3 C.int, ret *C.kg_ret) {
 	w := workerByID(wid)
-	var c *kemi.Ctx
-	if w != nil {
-		c = w.ctxByID(uint64(ctxid))
+	if w == nil {
+		raise(excRuntime, "msg used outside a message context: the msg object works only on the kemigo "+
+			"worker thread that runs the route, not on a thread the script started")
+		ret.kind = 4
+		return
 	}
+	c := w.ctxByID(uint64(ctxid))
 	if c == nil {
 		raise(excRuntime, "self->msg is NULL")
 		ret.kind = 4

@@ -70,6 +70,9 @@ type Options struct {
 	Single     bool     // one worker in the main interpreter (C extensions that refuse sub-interpreters)
 	ExtraPaths []string // prepended to sys.path (libraries, a virtualenv's site-packages)
 	QueueLen   int      // jobs queued per worker before Submit refuses (default 1024)
+	// WatchdogTimeout: a worker running one job for longer is logged as
+	// stuck, with its Python stack (watchdog.go); 0 turns the watchdog off.
+	WatchdogTimeout time.Duration
 	// Table is this engine's export table (nil: the one given to Init). It
 	// must have the layout given to Init (same functions, ids and types):
 	// the C binding is fixed once per process, but each proxy built in one
@@ -88,6 +91,8 @@ type Engine struct {
 	// job is sent on a closed queue (tm timers may fire during shutdown).
 	mu     sync.RWMutex
 	closed bool
+	wdStop chan struct{} // closed by Close to stop the watchdog
+	wdDone chan struct{}
 }
 
 // Worker is one Python worker: an OS thread with its own interpreter.
@@ -105,6 +110,12 @@ type Worker struct {
 	args   []valueBuf
 	done   chan struct{}
 	Busy   atomic.Bool // running a job (read by tests and the watchdog)
+	// jobStart is when the running job started (monotonic, see monoNow),
+	// 0 between jobs; the watchdog reads it.
+	jobStart atomic.Int64
+	// cwMu guards cw against kg_worker_free while the watchdog reads the
+	// worker's stack.
+	cwMu sync.Mutex
 }
 
 var (
@@ -241,6 +252,7 @@ func New(opts Options, log zerolog.Logger) (*Engine, error) {
 		}
 		e.workers = append(e.workers, w)
 	}
+	e.startWatchdog(opts.WatchdogTimeout)
 	return e, nil
 }
 
@@ -306,7 +318,7 @@ func (w *Worker) run(wid int, ready chan<- error) {
 		err := w.load(w.eng.opts.Script)
 		C.kg_detach(cw)
 		if err != nil {
-			C.kg_worker_free(cw)
+			w.free()
 			ready <- err
 			return
 		}
@@ -314,12 +326,14 @@ func (w *Worker) run(wid int, ready chan<- error) {
 	ready <- nil
 	for job := range w.jobs {
 		C.kg_attach(cw)
+		w.jobStart.Store(monoNow())
 		w.Busy.Store(true)
 		job(w)
 		w.Busy.Store(false)
+		w.jobStart.Store(0)
 		C.kg_detach(cw)
 	}
-	C.kg_worker_free(cw)
+	w.free()
 }
 
 // ScriptError is a script failure with its location.
@@ -432,6 +446,7 @@ func (e *Engine) Close() {
 	for _, w := range e.workers {
 		<-w.done
 	}
+	e.stopWatchdog()
 }
 
 // Reload loads script again in every worker, each between two jobs. If any

@@ -49,6 +49,11 @@ func testTable() *kemi.Table {
 		}},
 		kemi.Export{Module: "t", Name: "flag", Params: nil, Ret: kemi.RBool, Fn: func(c *kemi.Ctx, a []val.Value) val.Value { return val.OfBool(true) }},
 		kemi.Export{Module: "t", Name: "none", Params: nil, Ret: kemi.RNone, Fn: func(c *kemi.Ctx, a []val.Value) val.Value { return val.NullValue }},
+		// a bug in a KEMI function: a nil pointer dereference (faults_test.go)
+		kemi.Export{Module: "t", Name: "nilderef", Params: nil, Ret: kemi.RInt, Fn: func(c *kemi.Ctx, a []val.Value) val.Value {
+			var p *kemi.Ctx
+			return val.OfInt(int64(p.BranchIdx))
+		}},
 	)
 	return t
 }

@@ -7,6 +7,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/kemigo/kemigo/core/modules/tm"
 	"github.com/kemigo/kemigo/core/modules/usrloc"
 	"github.com/kemigo/kemigo/core/rpc"
+	"github.com/kemigo/kemigo/core/transport"
 )
 
 // AppPython is the [app_python3] section.
@@ -47,6 +49,9 @@ type AppPython struct {
 	// reply or relay; 0 turns it off (Kamailio sends nothing).
 	ErrorReply int  `toml:"error_reply"`
 	Watch      bool `toml:"watch"` // reload when the script file changes
+	// WatchdogTimeout (ms): a worker busy with one message (or timer) for
+	// longer is logged as stuck, with its Python stack; 0 turns it off.
+	WatchdogTimeout int `toml:"watchdog_timeout"`
 }
 
 // KEMI is the [kemi] section: Kamailio's kemi.* core globals.
@@ -65,29 +70,39 @@ type Config struct {
 	LogLevel  string   `toml:"log_level"`  // debug, info, warn, error
 	LogFormat string   `toml:"log_format"` // json, console
 	QueueLen  int      `toml:"queue_len"`  // jobs per worker before overload
+	// SendOnlyTo, when not empty, lists the networks (CIDR, or single
+	// addresses) kemigo may send to; any other destination, and any host
+	// name, is refused and logged. Tests and sandboxes set it to
+	// ["127.0.0.0/8", "::1/128"] so that nothing leaves the machine.
+	SendOnlyTo []string `toml:"send_only_to"`
+	// MaxHeaders bounds the header fields of a received message; a request
+	// with more is answered 400 "Too Many Headers" (other messages are
+	// dropped), before any routing. 0: no bound.
+	MaxHeaders int `toml:"max_headers"`
 
-	AppPython3 AppPython          `toml:"app_python3"`
-	KEMI       KEMI               `toml:"kemi"`
-	Corex      corex.Config       `toml:"corex"`
-	HTable     htable.Config      `toml:"htable"`
-	KX         kx.Config          `toml:"kx"`
-	MaxFwd     maxfwd.Config      `toml:"maxfwd"`
-	Sanity     sanity.Config      `toml:"sanity"`
-	SipUtils   siputils.Config    `toml:"siputils"`
-	SL         sl.Config          `toml:"sl"`
-	TM         tm.Config          `toml:"tm"`
-	RR         rr.Config          `toml:"rr"`
-	Auth       auth.Config        `toml:"auth"`
-	AuthDB     auth_db.Config     `toml:"auth_db"`
-	Perms      permissions.Config `toml:"permissions"`
-	Usrloc     usrloc.Config      `toml:"usrloc"`
-	Registrar  registrar.Config   `toml:"registrar"`
-	NATHelper  nathelper.Config   `toml:"nathelper"`
-	Pike       pike.Config        `toml:"pike"`
-	Acc        acc.Config         `toml:"acc"`
-	RTPProxy   rtpproxy.Config    `toml:"rtpproxy"`
-	RTPEngine  rtpengine.Config   `toml:"rtpengine"`
-	JSONRPCS   rpc.Config         `toml:"jsonrpcs"`
+	TLS        transport.TLSConfig `toml:"tls"`
+	AppPython3 AppPython           `toml:"app_python3"`
+	KEMI       KEMI                `toml:"kemi"`
+	Corex      corex.Config        `toml:"corex"`
+	HTable     htable.Config       `toml:"htable"`
+	KX         kx.Config           `toml:"kx"`
+	MaxFwd     maxfwd.Config       `toml:"maxfwd"`
+	Sanity     sanity.Config       `toml:"sanity"`
+	SipUtils   siputils.Config     `toml:"siputils"`
+	SL         sl.Config           `toml:"sl"`
+	TM         tm.Config           `toml:"tm"`
+	RR         rr.Config           `toml:"rr"`
+	Auth       auth.Config         `toml:"auth"`
+	AuthDB     auth_db.Config      `toml:"auth_db"`
+	Perms      permissions.Config  `toml:"permissions"`
+	Usrloc     usrloc.Config       `toml:"usrloc"`
+	Registrar  registrar.Config    `toml:"registrar"`
+	NATHelper  nathelper.Config    `toml:"nathelper"`
+	Pike       pike.Config         `toml:"pike"`
+	Acc        acc.Config          `toml:"acc"`
+	RTPProxy   rtpproxy.Config     `toml:"rtpproxy"`
+	RTPEngine  rtpengine.Config    `toml:"rtpengine"`
+	JSONRPCS   rpc.Config          `toml:"jsonrpcs"`
 }
 
 // Default returns the configuration used with no file.
@@ -97,11 +112,16 @@ func Default() Config {
 		LogLevel:  "info",
 		LogFormat: "json",
 		QueueLen:  1024,
+		// Kamailio has no such limit (its parser is lazy); 256 is far above
+		// what real traffic carries (Via and Record-Route grow with the
+		// hops, bounded by Max-Forwards 70).
+		MaxHeaders: 256,
 		AppPython3: AppPython{
 			ScriptStyle:     "auto",
 			ModInitFunction: "mod_init",
 			ChildInitMethod: "child_init",
 			ErrorReply:      500,
+			WatchdogTimeout: 10000,
 		},
 		KEMI: KEMI{
 			ReplyRouteCallback:  "ksr_reply_route",
@@ -189,8 +209,12 @@ func (c *Config) Script() string {
 // Validate checks values that TOML types cannot.
 func (c *Config) Validate() error {
 	for _, l := range c.Listen {
-		if _, _, _, err := ParseListen(l); err != nil {
+		proto, _, _, err := ParseListen(l)
+		if err != nil {
 			return err
+		}
+		if proto == "tls" && (c.TLS.Certificate == "" || c.TLS.PrivateKey == "") {
+			return fmt.Errorf("listen %q: a TLS socket needs [tls] certificate and private_key", l)
 		}
 	}
 	switch c.AppPython3.ScriptStyle {
@@ -209,7 +233,34 @@ func (c *Config) Validate() error {
 	if c.Workers < 0 {
 		return fmt.Errorf("workers: %d is negative", c.Workers)
 	}
+	if _, err := c.SendOnlyNets(); err != nil {
+		return err
+	}
+	if c.MaxHeaders < 0 {
+		return fmt.Errorf("max_headers: %d is negative", c.MaxHeaders)
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// SendOnlyNets parses send_only_to.
+func (c *Config) SendOnlyNets() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.SendOnlyTo {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+		if err != nil {
+			return nil, fmt.Errorf("send_only_to: %q is not an address or a CIDR network", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // ParseListen splits "proto:host:port" (port defaults to 5060, proto to udp).

@@ -117,25 +117,37 @@ func NewWith(cfg config.Config, log zerolog.Logger, opt Options) (*Proxy, error)
 	// Sockets first: mod_init and child_init may already ask is_myself.
 	if opt.Capture != nil {
 		p.TP = transport.NewUnbound(listens, cfg.Alias, log, opt.Capture)
-	} else if p.TP, err = transport.New(listens, cfg.Alias, log); err != nil {
+	} else if p.TP, err = transport.New(listens, cfg.Alias, cfg.TLS, log); err != nil {
 		return nil, err
 	}
 	p.me.me = p.TP
+	nets, err := cfg.SendOnlyNets()
+	if err != nil {
+		p.TP.Close()
+		return nil, err
+	}
+	p.TP.SetSendOnly(nets)
+	p.TP.SetMaxHeaders(cfg.MaxHeaders)
 	extra := append([]string(nil), cfg.AppPython3.ExtraPaths...)
 	if venv := cfg.AppPython3.Virtualenv; venv != "" {
 		matches, _ := filepath.Glob(filepath.Join(venv, "lib", "python3*", "site-packages"))
 		extra = append(extra, matches...)
 	}
+	watchdog := time.Duration(cfg.AppPython3.WatchdogTimeout) * time.Millisecond
+	if opt.Capture != nil {
+		watchdog = 0 // kemigo test runs a whole test session as one job
+	}
 	p.Engine, err = pybridge.New(pybridge.Options{
-		Script:     script,
-		Style:      cfg.AppPython3.ScriptStyle,
-		ModInit:    cfg.AppPython3.ModInitFunction,
-		ChildInit:  cfg.AppPython3.ChildInitMethod,
-		Workers:    cfg.Workers,
-		Single:     cfg.AppPython3.SingleInterpreter,
-		ExtraPaths: extra,
-		QueueLen:   cfg.QueueLen,
-		Table:      p.Table,
+		Script:          script,
+		Style:           cfg.AppPython3.ScriptStyle,
+		ModInit:         cfg.AppPython3.ModInitFunction,
+		ChildInit:       cfg.AppPython3.ChildInitMethod,
+		Workers:         cfg.Workers,
+		Single:          cfg.AppPython3.SingleInterpreter,
+		ExtraPaths:      extra,
+		QueueLen:        cfg.QueueLen,
+		Table:           p.Table,
+		WatchdogTimeout: watchdog,
 	}, log)
 	if err != nil {
 		p.TP.Close()

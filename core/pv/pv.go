@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kemigo/kemigo/core/kemi"
 	"github.com/kemigo/kemigo/core/val"
@@ -48,7 +49,14 @@ var (
 	regMu   sync.RWMutex
 	classes = map[string]*Class{}
 	cache   sync.Map // raw name -> *Spec
+	cacheN  atomic.Int64
 )
+
+// CacheLimit bounds the cache of parsed names: past it, the cache is
+// emptied and fills again (Kamailio's pv_cache_limit, 2048, with
+// pv_cache_action 1). Scripts that build names from message data
+// ("$hdr(" + name + ")") would otherwise grow it without end.
+var CacheLimit int64 = 4096
 
 // Register adds a PV class. Modules call it from their init or setup.
 func Register(name string, c *Class) {
@@ -73,7 +81,10 @@ func Parse(name string) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache.Store(name, s)
+	if _, loaded := cache.LoadOrStore(name, s); !loaded && cacheN.Add(1) > CacheLimit {
+		cache.Clear()
+		cacheN.Store(0)
+	}
 	return s, nil
 }
 

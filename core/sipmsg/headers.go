@@ -15,6 +15,14 @@ var compact = map[string]string{
 	"y": "identity",
 }
 
+// compactByte is compact indexed by the lower-case letter.
+var compactByte = func() (t [256]string) {
+	for k, v := range compact {
+		t[k[0]] = v
+	}
+	return t
+}()
+
 // CanonicalName returns the lower-case long name of a header name.
 func CanonicalName(name string) string {
 	n := strings.ToLower(strings.TrimSpace(name))
@@ -24,10 +32,44 @@ func CanonicalName(name string) string {
 	return n
 }
 
+// nameIs reports whether the header name n is want, a CanonicalName
+// result, as CanonicalName(n) == want does, without allocating: it runs
+// for every header of every lookup.
+func nameIs(n, want string) bool {
+	n = strings.TrimSpace(n)
+	if len(n) == 1 {
+		c := n[0]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if l := compactByte[c]; l != "" {
+			return l == want
+		}
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] >= 0x80 {
+			return CanonicalName(n) == want // non-ASCII: as strings.ToLower does
+		}
+	}
+	if len(n) != len(want) {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // HeaderMatches reports whether header h has the given name, compact forms
 // matching their long form (as Kamailio compares header types).
 func HeaderMatches(h sip.Header, name string) bool {
-	return CanonicalName(h.Name()) == CanonicalName(name)
+	return nameIs(h.Name(), CanonicalName(name))
 }
 
 // Headers returns every header of m named name (compact forms included), in order.
@@ -35,7 +77,7 @@ func (m *Msg) Headers(name string) []sip.Header {
 	want := CanonicalName(name)
 	var out []sip.Header
 	for _, h := range allHeaders(m.SIP()) {
-		if CanonicalName(h.Name()) == want {
+		if nameIs(h.Name(), want) {
 			out = append(out, h)
 		}
 	}
@@ -46,7 +88,7 @@ func (m *Msg) Headers(name string) []sip.Header {
 func (m *Msg) Header(name string) sip.Header {
 	want := CanonicalName(name)
 	for _, h := range allHeaders(m.SIP()) {
-		if CanonicalName(h.Name()) == want {
+		if nameIs(h.Name(), want) {
 			return h
 		}
 	}

@@ -59,6 +59,7 @@ type Msg struct {
 	// Routing state.
 	NewURI      string // rewritten R-URI; "" when unchanged
 	newURIP     *sip.Uri
+	ruri        string // Req.Recipient as a string, made on first use (RURI)
 	DstURI      string // $du
 	Flags       uint32 // message flags ($mf)
 	BFlags      uint32 // branch-0 flags ($bf)
@@ -136,7 +137,13 @@ func (m *Msg) RURI() string {
 	if m.NewURI != "" {
 		return m.NewURI
 	}
-	return m.Req.Recipient.String()
+	// The received R-URI does not change (SetRURI sets NewURI; the
+	// parsed one must not be modified): serialize it once, not in every
+	// is_myself_ruri, has_ruri_user, sanity and nathelper check.
+	if m.ruri == "" {
+		m.ruri = m.Req.Recipient.String()
+	}
+	return m.ruri
 }
 
 // RURIParsed returns the current R-URI parsed. The result must not be modified.
@@ -176,10 +183,15 @@ func (m *Msg) SrcAddr() string { return JoinHostPort(m.SrcIP, m.SrcPort) }
 
 // JoinHostPort joins an address and port, bracketing IPv6.
 func JoinHostPort(ip string, port int) string {
+	var buf [64]byte
+	b := buf[:0]
 	if strings.IndexByte(ip, ':') >= 0 && !strings.HasPrefix(ip, "[") {
-		return "[" + ip + "]:" + strconv.Itoa(port)
+		b = append(append(append(b, '['), ip...), ']')
+	} else {
+		b = append(b, ip...)
 	}
-	return ip + ":" + strconv.Itoa(port)
+	b = append(b, ':')
+	return string(strconv.AppendInt(b, int64(port), 10)) // one allocation
 }
 
 // Flag operations (message flags, 0..31).

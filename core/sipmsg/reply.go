@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -23,6 +22,18 @@ var tagPrefix = func() string {
 	return hex.EncodeToString(b[:])
 }()
 
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime64
+	}
+	return h
+}
+
 // ErrNoReplier is returned when a message has no way back to its sender.
 var ErrNoReplier = errors.New("message has no reply path")
 
@@ -32,20 +43,27 @@ func (m *Msg) LocalToTag() string {
 	if m.ToTag != "" {
 		return m.ToTag
 	}
-	h := fnv.New64a()
-	h.Write([]byte(m.CallID()))
+	// FNV-1a 64 of Call-ID, From tag, top Via branch and CSeq number, as
+	// hash/fnv computes it, without its allocations.
+	h := uint64(fnvOffset64)
+	h = fnvString(h, m.CallID())
 	if f := m.Req.From(); f != nil {
 		t, _ := f.Params.Get("tag")
-		h.Write([]byte(t))
+		h = fnvString(h, t)
 	}
 	if v := m.Req.Via(); v != nil {
 		b, _ := v.Params.Get("branch")
-		h.Write([]byte(b))
+		h = fnvString(h, b)
 	}
 	if cs := m.Req.CSeq(); cs != nil {
-		h.Write([]byte(strconv.FormatUint(uint64(cs.SeqNo), 10)))
+		var nb [20]byte
+		for _, c := range strconv.AppendUint(nb[:0], uint64(cs.SeqNo), 10) {
+			h = (h ^ uint64(c)) * fnvPrime64
+		}
 	}
-	m.ToTag = tagPrefix + "-" + strconv.FormatUint(h.Sum64(), 16)
+	var buf [64]byte
+	b := append(append(buf[:0], tagPrefix...), '-')
+	m.ToTag = string(strconv.AppendUint(b, h, 16))
 	return m.ToTag
 }
 

@@ -1,18 +1,21 @@
 // Package transport is kemigo's only user of sipgo's transport layer: it
-// opens the listen sockets (UDP, TCP), hands every parsed message to the
-// proxy with its source and local socket, sends replies where RFC 3261
+// opens the listen sockets (UDP, TCP, TLS), hands every parsed message to
+// the proxy with its source and local socket, sends replies where RFC 3261
 // §18.2.2 and RFC 3581 say, and knows which addresses are "myself".
 package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/kemigo/kemigo/core/sipmsg"
@@ -21,12 +24,12 @@ import (
 
 // Socket is one listen address.
 type Socket struct {
-	Proto string // udp, tcp
+	Proto string // udp, tcp, tls
 	IP    string
 	Port  int
 	layer *sip.TransportLayer
 	udp   *net.UDPConn
-	tcp   net.Listener
+	tcp   net.Listener // TCP, and the TCP listener under TLS
 }
 
 // String is Kamailio's socket notation, e.g. "udp:127.0.0.1:5060".
@@ -48,6 +51,16 @@ type Transport struct {
 	// Capture, when set, receives every message instead of the network
 	// (route tests on the real core: `kemigo test`).
 	Capture func(msg sip.Message, proto, host string, port int)
+	// sendOnly, when not empty, restricts every destination (replies and
+	// forwarded messages) to these networks ([core] send_only_to): other
+	// addresses, and host names (no DNS query is made), are refused.
+	sendOnly []netip.Prefix
+	// maxHeaders bounds the header fields of a received message (0: no
+	// bound); see SetMaxHeaders.
+	maxHeaders int
+	tlsServer  *tls.Config // nil without a TLS socket
+	streams    streams     // accepted TCP and TLS connections
+	closing    atomic.Bool
 }
 
 type alias struct {
@@ -63,11 +76,106 @@ type Listen struct {
 }
 
 func init() {
-	// sipgo logs parse failures of malformed input at error level through
-	// slog; kemigo reports those itself, so keep sipgo quiet by default.
+	// sipgo's default logger only serves code outside a transport layer
+	// (connection reference counts, at debug level): keep it quiet. Each
+	// layer gets a sipgoLog, which reports parse failures.
 	sip.SetDefaultLogger(slog.New(slog.NewTextHandler(discard{}, nil)))
 	// Forwarded INVITEs with SDP easily pass sipgo's 1300-byte default.
 	sip.UDPMTUSize = 65535
+	// sipgo reads each datagram into a buffer of this size, and a longer
+	// datagram would be cut silently (a message without Content-Length
+	// would then pass with a truncated body): take the largest UDP
+	// payload. Stream reads are parsed incrementally and are not limited
+	// by it; sip.ParseMaxMessageLength (65535) bounds a message on both.
+	sip.TransportBufferReadSize = 65535
+}
+
+// layerInfo is what the log adapter of one sipgo transport layer (one
+// local ip:port, UDP and TCP) knows.
+type layerInfo struct {
+	addr string
+	// lastUDP is the source of the datagram being parsed: sipgo reads and
+	// parses a socket's datagrams on one goroutine, the read filter first.
+	lastUDP atomic.Pointer[string]
+}
+
+func (li *layerInfo) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
+	if p.Transport == "UDP" && p.RemoteAddr != nil {
+		s := p.RemoteAddr.String()
+		li.lastUDP.Store(&s)
+	}
+	return data, nil
+}
+
+// sipgoLog is the slog handler of a sipgo transport layer: a message sipgo
+// cannot parse is dropped there (nothing is answered), and this reports it
+// at warn level with the socket, the source (UDP) and the start of the
+// data, once per message; sipgo's other warnings and errors are passed on;
+// its debug and info lines are dropped.
+type sipgoLog struct {
+	t     *Transport
+	li    *layerInfo
+	attrs []slog.Attr
+}
+
+func (h *sipgoLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h *sipgoLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return &sipgoLog{t: h.t, li: h.li, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h *sipgoLog) WithGroup(string) slog.Handler { return h }
+
+func (h *sipgoLog) Handle(_ context.Context, r slog.Record) error {
+	proto := ""
+	fields := map[string]string{}
+	add := func(a slog.Attr) bool {
+		if a.Key == "caller" {
+			switch v := a.Value.String(); v {
+			case "Transport<UDP>":
+				proto = "udp"
+			case "Transport<TCP>":
+				proto = "tcp"
+			case "Transport<TLS>":
+				proto = "tls"
+			}
+			return true
+		}
+		fields[a.Key] = a.Value.String()
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	if r.Message == "failed to parse" {
+		data := fields["data"]
+		ev := h.t.log.Warn().Str("socket", proto+":"+h.li.addr).Str("error", fields["error"]).Int("bytes", len(data))
+		if p := h.li.lastUDP.Load(); proto == "udp" && p != nil {
+			ev = ev.Str("src", *p)
+		}
+		head := data
+		if i := strings.IndexAny(head, "\r\n"); i >= 0 {
+			head = head[:i]
+		}
+		if len(head) > 120 {
+			head = head[:120]
+		}
+		ev.Str("start", strconv.Quote(head)).Msg("malformed SIP message dropped")
+		return nil
+	}
+	ev := h.t.log.Warn()
+	if r.Level >= slog.LevelError {
+		ev = h.t.log.Error()
+	}
+	if proto != "" {
+		ev = ev.Str("socket", proto+":"+h.li.addr)
+	}
+	for k, v := range fields {
+		ev = ev.Str(k, v)
+	}
+	ev.Msg("sipgo: " + r.Message)
+	return nil
 }
 
 type discard struct{}
@@ -98,17 +206,39 @@ func (t *Transport) setAliases(aliases []string) {
 	}
 }
 
-// New opens every listen socket; messages flow once Start is called.
-func New(listens []Listen, aliases []string, log zerolog.Logger) (*Transport, error) {
+// New opens every listen socket; messages flow once Start is called. A
+// "tls" socket needs tlsCfg's certificate and private key; tlsCfg also
+// sets up the connections kemigo opens to TLS destinations.
+func New(listens []Listen, aliases []string, tlsCfg TLSConfig, log zerolog.Logger) (*Transport, error) {
 	t := &Transport{log: log, layers: map[string]*sip.TransportLayer{}}
 	t.bufPool.New = func() any { return new(strings.Builder) }
+	t.streams.init()
 	t.setAliases(aliases)
+	var tlsClient *tls.Config
+	for _, l := range listens {
+		if l.Proto == "tls" && t.tlsServer == nil {
+			var err error
+			if t.tlsServer, tlsClient, err = tlsCfg.build(true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if tlsClient == nil {
+		if _, c, err := tlsCfg.build(false); err == nil {
+			tlsClient = c
+		} else {
+			return nil, err
+		}
+	}
 	for _, l := range listens {
 		s := &Socket{Proto: l.Proto, IP: l.IP, Port: l.Port}
 		addr := sipmsg.JoinHostPort(l.IP, l.Port)
 		layer := t.layers[addr]
 		if layer == nil {
-			layer = sip.NewTransportLayer(net.DefaultResolver, sip.NewParser(), nil)
+			li := &layerInfo{addr: addr}
+			layer = sip.NewTransportLayer(net.DefaultResolver, sip.NewParser(), tlsClient,
+				sip.WithTransportLayerLogger(slog.New(&sipgoLog{t: t, li: li})),
+				sip.WithTransportLayerReadFilter(li.readFilter))
 			t.layers[addr] = layer
 		}
 		s.layer = layer
@@ -123,7 +253,7 @@ func New(listens []Listen, aliases []string, log zerolog.Logger) (*Transport, er
 			if err == nil && s.Port == 0 {
 				s.Port = s.udp.LocalAddr().(*net.UDPAddr).Port
 			}
-		case "tcp":
+		case "tcp", "tls":
 			s.tcp, err = net.Listen("tcp", addr)
 			if err == nil && s.Port == 0 {
 				s.Port = s.tcp.Addr().(*net.TCPAddr).Port
@@ -173,10 +303,13 @@ func (t *Transport) Start(h Handler) {
 		go func() {
 			defer t.wg.Done()
 			var err error
-			if s.udp != nil {
+			switch {
+			case s.udp != nil:
 				err = s.layer.ServeUDP(s.udp)
-			} else {
-				err = s.layer.ServeTCP(s.tcp)
+			case s.Proto == "tls":
+				err = s.layer.ServeTLS(&streamListener{Listener: tls.NewListener(s.tcp, t.tlsServer), t: t, sock: s})
+			default:
+				err = s.layer.ServeTCP(&streamListener{Listener: s.tcp, t: t, sock: s})
 			}
 			if err != nil && !errors.Is(err, net.ErrClosed) {
 				t.log.Error().Err(err).Str("socket", s.String()).Msg("listener stopped")
@@ -213,14 +346,57 @@ func (t *Transport) receive(socks []*Socket, msg sip.Message) {
 	m.Proto, m.SrcIP, m.SrcPort = proto, host, port
 	m.DstIP, m.DstPort = sock.IP, sock.Port
 	m.Replier = t
+	if t.tooManyHeaders(m) {
+		return
+	}
 	t.handler(m)
+}
+
+// SetMaxHeaders bounds the number of header fields of a received message
+// ([core] max_headers; 0: no bound). Call it before Start.
+func (t *Transport) SetMaxHeaders(n int) { t.maxHeaders = n }
+
+// tooManyHeaders drops a message with more than maxHeaders header fields
+// (logged). A request other than ACK is answered 400 "Too Many Headers",
+// unless its Via headers alone are too many: a reply carries every Via
+// back, so it would be as large as the request. sipgo has parsed the
+// message already (its size is bounded by 64 KB), but nothing else runs
+// on it: no worker time, no script.
+func (t *Transport) tooManyHeaders(m *sipmsg.Msg) bool {
+	if t.maxHeaders <= 0 {
+		return false
+	}
+	hs := m.AllHeaders()
+	if len(hs) <= t.maxHeaders {
+		return false
+	}
+	vias := 0
+	for _, h := range hs {
+		if _, ok := h.(*sip.ViaHeader); ok {
+			vias++
+		}
+	}
+	ev := t.log.Warn().Str("proto", m.Proto).Str("src", m.SrcAddr()).Int("headers", len(hs)).Int("vias", vias).
+		Int("max_headers", t.maxHeaders)
+	if m.Req != nil && m.Req.Method != sip.ACK && m.Req.Via() != nil && vias <= t.maxHeaders {
+		ev.Msg("message with too many headers: 400 sent")
+		res := m.BuildReply(400, "Too Many Headers")
+		if err := m.SendReply(res); err != nil {
+			t.log.Warn().Err(err).Msg("400 Too Many Headers not sent")
+		}
+		return true
+	}
+	ev.Msg("message with too many headers dropped")
+	return true
 }
 
 // Close stops every listener.
 func (t *Transport) Close() {
+	t.closing.Store(true)
 	for _, l := range t.layers {
 		_ = l.Close()
 	}
+	t.streams.closeAll()
 	for _, s := range t.sockets {
 		if s.udp != nil {
 			_ = s.udp.Close()
@@ -258,6 +434,46 @@ func sameHost(h, ip string) bool {
 	return a != nil && b != nil && a.Equal(b)
 }
 
+// ErrSendRefused is returned for a destination outside send_only_to.
+var ErrSendRefused = errors.New("destination not allowed")
+
+// SetSendOnly restricts the destinations to nets (send_only_to); nil or
+// empty lifts the restriction. Call it before Start.
+func (t *Transport) SetSendOnly(nets []netip.Prefix) { t.sendOnly = nets }
+
+// allowed applies send_only_to to a destination host (an IP literal; a
+// name is refused when the restriction is on, before any DNS query).
+//
+// The unspecified addresses and the limited broadcast address
+// (255.255.255.255, e.g. from a Via of RFC 4475 §3.3.10) are always
+// refused.
+func (t *Transport) allowed(msg sip.Message, proto, host string, port int) error {
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err == nil {
+		a = a.Unmap()
+	}
+	switch {
+	case err == nil && (a.IsUnspecified() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255})):
+	case len(t.sendOnly) == 0:
+		return nil
+	case err == nil:
+		for _, p := range t.sendOnly {
+			if p.Contains(a) {
+				return nil
+			}
+		}
+	}
+	ev := t.log.Warn().Str("proto", proto).Str("dst", sipmsg.JoinHostPort(host, port))
+	switch v := msg.(type) {
+	case *sip.Request:
+		ev = ev.Str("method", string(v.Method))
+	case *sip.Response:
+		ev = ev.Int("status", v.StatusCode)
+	}
+	ev.Msg("send refused: destination not allowed (broadcast, unspecified, or outside send_only_to)")
+	return fmt.Errorf("%s:%s: %w", proto, sipmsg.JoinHostPort(host, port), ErrSendRefused)
+}
+
 // Serialize renders a message into a pooled builder.
 func (t *Transport) serialize(msg sip.Message) string {
 	b := t.bufPool.Get().(*strings.Builder)
@@ -283,6 +499,9 @@ func (t *Transport) SendReply(m *sipmsg.Msg, res *sip.Response) error {
 	}
 	if sock.udp != nil {
 		host, port := replyDest(res, m)
+		if err := t.allowed(res, m.Proto, host, port); err != nil {
+			return err
+		}
 		ua, err := net.ResolveUDPAddr("udp", sipmsg.JoinHostPort(host, port))
 		if err != nil {
 			return err
@@ -290,7 +509,15 @@ func (t *Transport) SendReply(m *sipmsg.Msg, res *sip.Response) error {
 		_, err = sock.udp.WriteTo([]byte(t.serialize(res)), ua)
 		return err
 	}
-	conn, err := sock.layer.GetConnection("tcp", m.SrcAddr())
+	if err := t.allowed(res, m.Proto, m.SrcIP, m.SrcPort); err != nil {
+		return err
+	}
+	// An accepted connection (also in the short while it stays open after
+	// sipgo gave up reading it), else one kemigo opened.
+	if c := t.streams.get(sock, m.SrcAddr()); c != nil {
+		return c.send([]byte(t.serialize(res)))
+	}
+	conn, err := sock.layer.GetConnection(sock.Proto, m.SrcAddr())
 	if err != nil {
 		return fmt.Errorf("reply to %s: connection gone: %w", m.SrcAddr(), err)
 	}
@@ -335,6 +562,9 @@ func (t *Transport) SendTo(msg sip.Message, proto, host string, port int) error 
 		t.Capture(msg, proto, host, port)
 		return nil
 	}
+	if err := t.allowed(msg, proto, host, port); err != nil {
+		return err
+	}
 	sock := t.Socket(proto)
 	if sock == nil {
 		return fmt.Errorf("no %s socket to send from", proto)
@@ -348,12 +578,19 @@ func (t *Transport) SendTo(msg sip.Message, proto, host string, port int) error 
 		return err
 	}
 	addr := sipmsg.JoinHostPort(host, port)
-	conn, err := sock.layer.GetConnection("tcp", addr)
+	if c := t.streams.get(sock, addr); c != nil {
+		return c.send([]byte(t.serialize(msg)))
+	}
+	conn, err := sock.layer.GetConnection(sock.Proto, addr)
 	if err != nil || conn == nil {
 		// Open a new connection whose replies come back through our handler.
-		req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: host, Port: port, UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}}})
-		req.SetTransport("TCP")
+		req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: host, Port: port, UriParams: sip.HeaderParams{{K: "transport", V: sock.Proto}}})
+		req.SetTransport(strings.ToUpper(sock.Proto))
 		req.SetDestination(addr)
+		// sipgo refuses a request without Via ("missing Via Header"); this
+		// one only carries the destination and is never sent.
+		req.AppendHeader(&sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(sock.Proto),
+			Host: sock.IP, Port: sock.Port, Params: sip.NewParams()})
 		conn, err = sock.layer.ClientRequestConnection(context.Background(), req)
 		if err != nil {
 			return err

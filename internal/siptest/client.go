@@ -17,6 +17,7 @@ package siptest
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -74,7 +75,7 @@ type Sent struct {
 // Client is a SIP test client bound to a loopback address.
 type Client struct {
 	T          testing.TB
-	Proto      string // "udp" or "tcp"
+	Proto      string // "udp", "tcp" or "tls"
 	LocalIP    string
 	LocalPort  int
 	ServerIP   string
@@ -82,7 +83,8 @@ type Client struct {
 	Timeout    time.Duration // Expect's wait; DefaultTimeout when 0
 
 	udp    *net.UDPConn
-	tcp    net.Conn
+	tcp    net.Conn // TCP, or TLS over TCP
+	tlsCfg *tls.Config
 	server *net.UDPAddr
 	in     chan Received
 	done   chan struct{}
@@ -98,11 +100,17 @@ type Option func(*Client)
 // WithLocalIP binds the client to ip (a 127.0.0.0/8 address; default 127.0.0.1).
 func WithLocalIP(ip string) Option { return func(c *Client) { c.LocalIP = ip } }
 
+// WithTLS sets the TLS client configuration of a "tls" client (its
+// RootCAs must trust the server's certificate; ServerName defaults to the
+// server's address).
+func WithTLS(cfg *tls.Config) Option { return func(c *Client) { c.tlsCfg = cfg } }
+
 // WithTimeout sets the wait of Expect and Exchange (at most 3 s is wise).
 func WithTimeout(d time.Duration) Option { return func(c *Client) { c.Timeout = d } }
 
-// Dial opens a client socket of proto ("udp" or "tcp") bound to a free port
-// of a loopback address and, for TCP, connects it to server ("ip:port").
+// Dial opens a client socket of proto ("udp", "tcp" or "tls") bound to a
+// free port of a loopback address and, for TCP and TLS, connects it to
+// server ("ip:port"; TLS: see WithTLS).
 // The socket is closed in t.Cleanup. Any failure is fatal to the test.
 func Dial(t testing.TB, proto, server string, opts ...Option) *Client {
 	t.Helper()
@@ -149,17 +157,29 @@ func NewClient(proto, server string, opts ...Option) (*Client, error) {
 		c.LocalPort = c.udp.LocalAddr().(*net.UDPAddr).Port
 		c.wg.Add(1)
 		go c.readUDP()
-	case "tcp":
+	case "tcp", "tls":
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 3 * time.Second}
-		c.tcp, err = d.Dial("tcp", server)
+		if proto == "tls" {
+			cfg := c.tlsCfg
+			if cfg == nil {
+				cfg = &tls.Config{}
+			}
+			if cfg.ServerName == "" {
+				cfg = cfg.Clone()
+				cfg.ServerName = host
+			}
+			c.tcp, err = tls.DialWithDialer(&d, "tcp", server, cfg)
+		} else {
+			c.tcp, err = d.Dial("tcp", server)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("siptest: connect tcp %s from %s: %w", server, c.LocalIP, err)
+			return nil, fmt.Errorf("siptest: connect %s %s from %s: %w", proto, server, c.LocalIP, err)
 		}
 		c.LocalPort = c.tcp.LocalAddr().(*net.TCPAddr).Port
 		c.wg.Add(1)
 		go c.readTCP()
 	default:
-		return nil, fmt.Errorf("siptest: transport %q is not udp or tcp", proto)
+		return nil, fmt.Errorf("siptest: transport %q is not udp, tcp or tls", proto)
 	}
 	return c, nil
 }
