@@ -71,7 +71,7 @@ else
 endif
 PY_VERSION = $(shell $(if $(PY_PCP),PKG_CONFIG_PATH='$(PY_PCP)') pkg-config --modversion python3-embed 2>/dev/null || echo '?')
 
-.PHONY: help build deps test-deps test gotest vet fmt bench run stubs clean fuzz
+.PHONY: help build deps test-deps test gotest vet fmt bench bench-sip soak run stubs clean fuzz
 
 help:
 	@echo 'make deps run        install what building and running need (apt), run the proxy on the Debian reference script'
@@ -82,6 +82,8 @@ help:
 	@echo 'test       go vet + go test ./... with the default Python, then with the newest pyenv Python >= 3.12'
 	@echo 'bench      Go benchmarks (ns/op, allocs/op); BENCH=regexp BENCHTIME=1s PYTHON=3.13'
 	@echo 'fuzz       every go test -fuzz target for FUZZTIME (30s) each'
+	@echo 'bench-sip  SIPp: kemigo (Python, native Go) vs Kamailio (app_python3, native cfg); QUICK=1'
+	@echo 'soak       30 minutes of calls at half the sustainable rate'
 	@echo 'stubs      regenerate python/KSR.pyi and docs/KEMI.md'
 	@echo 'vet fmt    go vet ./..., go fmt ./...'
 
@@ -121,6 +123,17 @@ vet:
 
 fmt:
 	$(GO) fmt ./...
+
+# SIPp against kemigo (Python and native Go routes) and Kamailio 5.6
+# (app_python3 and native cfg), interleaved; installs Kamailio and SIPp when
+# missing. QUICK=1 for a ~3 minute sanity run. Writes bench/RESULTS.md.
+bench-sip: build
+	@command -v sipp >/dev/null && command -v kamailio >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y sip-tester kamailio kamailio-python3-modules kamailio-sqlite-modules python3-matplotlib
+	python3 bench/sip/run.py
+
+# 30 minutes of authenticated calls at half the sustainable rate (not CI).
+soak: build
+	$(GO) run ./bench/soak -kemigo ./kemigo -find -duration 30m
 
 # Fuzz every go test -fuzz target for FUZZTIME each (crashes land in the
 # package's testdata/fuzz as regression cases).

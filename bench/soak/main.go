@@ -63,6 +63,10 @@ type snapshot struct {
 	CPUSec     float64 `json:"cpu_s"`
 	UACOK      int64   `json:"uac_successful"`
 	UACFailed  int64   `json:"uac_failed"`
+	// datagrams the kernel dropped on each socket (/proc/net/udp)
+	DropsProxy int64 `json:"drops_proxy"`
+	DropsUAC   int64 `json:"drops_uac"`
+	DropsUAS   int64 `json:"drops_uas"`
 }
 
 func main() {
@@ -142,13 +146,13 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	ports := make([]int, 3)
+	ports := make([]int, 4)
 	for i := range ports {
 		if ports[i], err = harness.FreePort(); err != nil {
 			return err
 		}
 	}
-	sipPort, httpPort, uasPort := ports[0], ports[1], ports[2]
+	sipPort, httpPort, uasPort, uacPort := ports[0], ports[1], ports[2], ports[3]
 	httpAddr := "127.0.0.1:" + strconv.Itoa(httpPort)
 	addrFile := filepath.Join(out, "address.list")
 	if err := os.WriteFile(addrFile, []byte("# group address mask port: the SIPp UAC and UAS\n1 127.0.0.1 32 0\n"), 0o644); err != nil {
@@ -210,7 +214,7 @@ http = %q
 	}
 	uacRun := func(name string, rate float64, d time.Duration) harness.SippRun {
 		return harness.SippRun{Dir: filepath.Join(out, "uac"), Scenario: uac,
-			Target: "127.0.0.1:" + strconv.Itoa(sipPort), Rate: rate, Calls: int(rate * d.Seconds()), CPUs: o.sippCPU,
+			Target: "127.0.0.1:" + strconv.Itoa(sipPort), Rate: rate, Calls: int(rate * d.Seconds()), CPUs: o.sippCPU, Port: uacPort,
 			Extra: []string{"-key", "uas", "127.0.0.1:" + strconv.Itoa(uasPort)}, Timeout: d + 120*time.Second}
 	}
 
@@ -263,7 +267,7 @@ http = %q
 		return err
 	}
 	defer tl.Close()
-	fmt.Fprintln(tl, "t_s,rss_kib,hwm_kib,threads,goroutines,go_heap_alloc_bytes,tm_active,invites,overload,cpu_s,uac_successful,uac_failed")
+	fmt.Fprintln(tl, "t_s,rss_kib,hwm_kib,threads,goroutines,go_heap_alloc_bytes,tm_active,invites,overload,cpu_s,uac_successful,uac_failed,drops_proxy,drops_uac,drops_uas")
 	t0 := time.Now()
 	uacStat := filepath.Join(out, "uac", "soak_stat.csv")
 	snap := func(label string) snapshot {
@@ -283,8 +287,9 @@ http = %q
 			r = st
 		}
 		s.UACOK, s.UACFailed = r.Successful, r.Failed
-		fmt.Fprintf(tl, "%.0f,%d,%d,%d,%.0f,%.0f,%.0f,%.0f,%.0f,%.2f,%d,%d\n", s.T, s.RSSKiB, s.HWMKiB, s.Threads, s.Goroutines,
-			s.HeapAlloc, s.TMActive, s.Invites, s.Overload, s.CPUSec, s.UACOK, s.UACFailed)
+		s.DropsProxy, s.DropsUAC, s.DropsUAS = harness.UDPDrops(sipPort), harness.UDPDrops(uacPort), harness.UDPDrops(uasPort)
+		fmt.Fprintf(tl, "%.0f,%d,%d,%d,%.0f,%.0f,%.0f,%.0f,%.0f,%.2f,%d,%d,%d,%d,%d\n", s.T, s.RSSKiB, s.HWMKiB, s.Threads, s.Goroutines,
+			s.HeapAlloc, s.TMActive, s.Invites, s.Overload, s.CPUSec, s.UACOK, s.UACFailed, s.DropsProxy, s.DropsUAC, s.DropsUAS)
 		_ = tl.Sync()
 		return s
 	}
@@ -363,6 +368,8 @@ loop:
 	}
 	rep.Printf("proxy CPU over the soak: %.1f s (%.2f ms per call)\n", end.CPUSec-start.CPUSec,
 		1000*(end.CPUSec-start.CPUSec)/float64(max(res.Successful, 1)))
+	rep.Printf("datagrams dropped by the kernel (full socket buffers) since the start: proxy %d, UAC %d, UAS %d\n",
+		end.DropsProxy, end.DropsUAC, end.DropsUAS)
 	ok := true
 	check := func(cond bool, what string) {
 		mark := "ok  "

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/kemigo/kemigo/core/config"
-	"github.com/kemigo/kemigo/core/proxy"
 	"github.com/kemigo/kemigo/pybridge"
 	"github.com/rs/zerolog"
 )
@@ -25,6 +24,7 @@ const usage = `kemigo %s - a SIP proxy routed by Kamailio KEMI Python scripts
 
 Usage:
   kemigo run --script FILE [--listen udp:127.0.0.1:5060 ...] [--workers N] [-c kemigo.toml]
+             [--native basic] [--pprof 127.0.0.1:6060]
   kemigo ctl [-s SOCKET | -u URL] [--token T] METHOD [ARGS...]   control a running proxy (JSON-RPC)
   kemigo check [-c kemigo.toml] SCRIPT   load a script and report KSR calls kemigo cannot serve
   kemigo test [-c kemigo.toml] [--script FILE] [PATHS...]  run Python route tests of a script on kemigo's core
@@ -99,6 +99,8 @@ func cmdRun(args []string) error {
 	workers := fs.Int("workers", -1, "Python workers (default: 1 on Python 3.11, CPU count on 3.12+)")
 	logFormat := fs.String("log-format", "", "json or console")
 	logLevel := fs.String("log-level", "", "debug, info, warn, error")
+	nativeName := fs.String("native", "", "route with a native Go route set instead of the Python script (basic: Kamailio's reference script in Go)")
+	pprofAddr := fs.String("pprof", "", "serve Go profiles (/debug/pprof/) on this loopback ip:port")
 	fs.Var(&listens, "listen", "listen socket proto:ip:port (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -132,7 +134,12 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := proxy.New(cfg, log)
+	stopPprof, err := startPprof(*pprofAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
+	p, err := newProxy(cfg, log, *nativeName)
 	if err != nil {
 		return err
 	}
