@@ -337,7 +337,76 @@ def warn(p1: str) -> int:
     """log at warning level"""
     ...
 
+class _acc:
+    @staticmethod
+    def acc_db_request(p1: str, p2: str) -> int:
+        """store the current request in the given table; -1 without db_url or on a database error"""
+        ...
+
+    @staticmethod
+    def acc_log_request(p1: str) -> int:
+        """log "ACC: request accounted:" for the current request; comment is "code reason""""
+        ...
+
+    @staticmethod
+    def acc_request(p1: str, p2: str) -> int:
+        """acc_log_request, then acc_db_request into table when db_url is set"""
+        ...
+
+acc: _acc
+
+class _auth:
+    @staticmethod
+    def auth_challenge(p1: str, p2: int) -> int:
+        """send 401 (REGISTER) / 407 with a Digest challenge; flags 1 qop=auth, 2 qop=auth-int, 16 stale; 1 or negative"""
+        ...
+
+    @staticmethod
+    def consume_credentials() -> int:
+        """queue removal of the checked credentials header; 1, -1 if none was checked"""
+        ...
+
+    @staticmethod
+    def has_credentials(p1: str) -> int:
+        """1 if the request has Digest credentials for the realm, else -1"""
+        ...
+
+    @staticmethod
+    def pv_auth_check(p1: str, p2: str, p3: int, p4: int) -> int:
+        """Digest check against the given password (flags 1: it is HA1); checks 1: identity; 1 or -1..-8"""
+        ...
+
+auth: _auth
+
+class _auth_db:
+    @staticmethod
+    def auth_check(p1: str, p2: str, p3: int) -> int:
+        """Digest check against the table (Authorization for REGISTER, else Proxy-Authorization); flags 1 identity, 2 skip it for INVITE/BYE/PRACK/UPDATE/MESSAGE; 1 or -1..-8"""
+        ...
+
+    @staticmethod
+    def is_subscriber(p1: str, p2: str, p3: int) -> int:
+        """1 if the URI's user (flags 1: and domain) is in the table (flags 2: do not load credentials); -1 error, -2 not found"""
+        ...
+
+auth_db: _auth_db
+
 class _corex:
+    @staticmethod
+    def append_branch() -> int:
+        """add the current R-URI and $du as a new branch (parallel forking)"""
+        ...
+
+    @staticmethod
+    def append_branch_uri(p1: str) -> int:
+        """add a branch with this URI"""
+        ...
+
+    @staticmethod
+    def append_branch_uri_q(p1: str, p2: str) -> int:
+        """add a branch with this URI and q value"""
+        ...
+
     @staticmethod
     def file_read(p1: str) -> Optional[Union[int, str]]:
         """content of the file, or None when it cannot be read"""
@@ -952,6 +1021,110 @@ class _maxfwd:
 
 maxfwd: _maxfwd
 
+class _nathelper:
+    @staticmethod
+    def add_contact_alias() -> int:
+        """insert ;alias=ip~port~proto when the Contact is not the source address; 1, 2, -1"""
+        ...
+
+    @staticmethod
+    def add_contact_alias_addr(p1: str, p2: str, p3: str) -> int:
+        """insert ;alias=ip~port~proto with the given address; 1, 2, -1"""
+        ...
+
+    @staticmethod
+    def add_rcv_param(p1: int) -> int:
+        """add received=<source URI> to every contact (0 header param, 1 URI param)"""
+        ...
+
+    @staticmethod
+    def fix_nated_contact() -> int:
+        """first Contact host:port becomes the source address"""
+        ...
+
+    @staticmethod
+    def fix_nated_register() -> int:
+        """store the source address as SIP URI in received_avp"""
+        ...
+
+    @staticmethod
+    def handle_ruri_alias() -> int:
+        """R-URI alias param to $du and removed; 1, 2 no alias, -1"""
+        ...
+
+    @staticmethod
+    def handle_ruri_alias_mode(p1: int) -> int:
+        """handle_ruri_alias using the first (0) or last (1) alias"""
+        ...
+
+    @staticmethod
+    def is_rfc1918(p1: str) -> int:
+        """1 if the IPv4 address is private (RFC 1918/6598), else -1"""
+        ...
+
+    @staticmethod
+    def nat_uac_test(p1: int) -> int:
+        """1 if any selected NAT test matches (1 Contact, 2 received, 4 Via, 8 SDP, 16 rport, 32 source, 64 ws, 128 Contact port, 256 SDP c=, 512 destination), else -1"""
+        ...
+
+    @staticmethod
+    def set_alias_to_pv(p1: str) -> int:
+        """write the Contact alias as sip:ip:port;transport=proto to a PV"""
+        ...
+
+    @staticmethod
+    def set_contact_alias() -> int:
+        """append ;alias=ip~port~proto (source address) to the first Contact URI"""
+        ...
+
+    @staticmethod
+    def set_contact_alias_trim() -> int:
+        """set_contact_alias, replacing an existing alias"""
+        ...
+
+nathelper: _nathelper
+
+class _permissions:
+    @staticmethod
+    def allow_address(p1: int, p2: str, p3: int) -> int:
+        """1 if the address (IP or host name) and port match an address record of the group, else -1"""
+        ...
+
+    @staticmethod
+    def allow_address_group(p1: str, p2: int) -> int:
+        """the group of the first address record matching the address and port, or -1"""
+        ...
+
+    @staticmethod
+    def allow_source_address(p1: int) -> int:
+        """1 if the source IP and port match an address record of the group, else -1"""
+        ...
+
+    @staticmethod
+    def allow_source_address_group() -> int:
+        """the group of the first address record matching the source IP and port, or -1"""
+        ...
+
+    @staticmethod
+    def allow_trusted() -> int:
+        """1 (or the number of matches with peer_tag_mode) if a trusted record matches source IP, protocol, From and R-URI; else -1"""
+        ...
+
+permissions: _permissions
+
+class _pike:
+    @staticmethod
+    def pike_check_ip(p1: str) -> int:
+        """count a request against the given IP: 1 allowed, -2 flood detected now, -1 still blocked or bad IP"""
+        ...
+
+    @staticmethod
+    def pike_check_req() -> int:
+        """count the request against its source IP: 1 allowed, -2 flood detected now, -1 still blocked"""
+        ...
+
+pike: _pike
+
 class _pv:
     @staticmethod
     def get(p1: str) -> Optional[Union[int, str]]:
@@ -1004,6 +1177,403 @@ class _pv:
         ...
 
 pv: _pv
+
+class _registrar:
+    @staticmethod
+    def add_sock_hdr(p1: str) -> int:
+        """append a header with the receiving socket (proto:ip:port)"""
+        ...
+
+    @staticmethod
+    def lookup(p1: str) -> int:
+        """R-URI to the best contact, others as branches; 1, -1 none, -2 method not allowed, -3 error"""
+        ...
+
+    @staticmethod
+    def lookup_branches(p1: str) -> int:
+        """lookup for the R-URI and for every bare branch"""
+        ...
+
+    @staticmethod
+    def lookup_to_dset(p1: str, p2: str) -> int:
+        """add every contact as a branch, R-URI unchanged"""
+        ...
+
+    @staticmethod
+    def lookup_uri(p1: str, p2: str) -> int:
+        """lookup for the AoR of uri (the R-URI when empty)"""
+        ...
+
+    @staticmethod
+    def reg_fetch_contacts(p1: str, p2: str, p3: str) -> int:
+        """copy the bindings of uri into a $ulc profile"""
+        ...
+
+    @staticmethod
+    def reg_free_contacts(p1: str) -> int:
+        """empty a $ulc profile"""
+        ...
+
+    @staticmethod
+    def reg_send_reply() -> int:
+        """send the reply of a save run with flag 0x02"""
+        ...
+
+    @staticmethod
+    def registered(p1: str) -> int:
+        """1 if the R-URI AoR has a valid binding, else -1"""
+        ...
+
+    @staticmethod
+    def registered_action(p1: str, p2: str, p3: int, p4: int) -> int:
+        """registered; the xavp_cfg match and action flags are not supported"""
+        ...
+
+    @staticmethod
+    def registered_flags(p1: str, p2: str, p3: int) -> int:
+        """registered; the xavp_cfg match flags are not supported"""
+        ...
+
+    @staticmethod
+    def registered_uri(p1: str, p2: str) -> int:
+        """registered for the AoR of uri"""
+        ...
+
+    @staticmethod
+    def save(p1: str, p2: int) -> int:
+        """save the REGISTER bindings and reply; 1 insert, 2 update, 3 delete, 4 query, -1 error, -2 too many contacts"""
+        ...
+
+    @staticmethod
+    def save_uri(p1: str, p2: int, p3: str) -> int:
+        """save for the AoR of uri instead of the To URI"""
+        ...
+
+    @staticmethod
+    def set_q_override(p1: str) -> int:
+        """q for the contacts of the next save of this message"""
+        ...
+
+    @staticmethod
+    def unregister(p1: str, p2: str) -> int:
+        """remove every binding of the AoR of uri; 1, -1, -2"""
+        ...
+
+    @staticmethod
+    def unregister_ruid(p1: str, p2: str, p3: str) -> int:
+        """remove the binding with ruid; 1, -1, -2, -3 not found"""
+        ...
+
+registrar: _registrar
+
+class _rr:
+    @staticmethod
+    def add_rr_param(p1: str) -> int:
+        """add a parameter (";k=v") to this proxy's Record-Route, before or after record_route"""
+        ...
+
+    @staticmethod
+    def check_route_param(p1: str) -> int:
+        """1 if the params of the Route that pointed to this proxy match the regex (case-insensitive)"""
+        ...
+
+    @staticmethod
+    def is_direction(p1: str) -> int:
+        """1 if the request flows "downstream" / "upstream" (by the ftag Route param), -1 if not"""
+        ...
+
+    @staticmethod
+    def loose_route() -> int:
+        """route by the Route headers: 1 routed, -1 no route set, -3 only our Route on an initial request"""
+        ...
+
+    @staticmethod
+    def loose_route_mode(p1: int) -> int:
+        """loose_route; mode != 0 skips strict-router handling when the R-URI is this proxy"""
+        ...
+
+    @staticmethod
+    def loose_route_preloaded() -> int:
+        """loose_route; 1 only when it returned -3 (preloaded Route to this proxy), else -1"""
+        ...
+
+    @staticmethod
+    def next_hop_route() -> int:
+        """1 if loose_route took the next hop from a Route header after ours, else -1"""
+        ...
+
+    @staticmethod
+    def record_route() -> int:
+        """queue this proxy's Record-Route (written per outgoing socket); -1 if already done"""
+        ...
+
+    @staticmethod
+    def record_route_advertised_address(p1: str) -> int:
+        """record_route with the given host[:port] in place of the socket address"""
+        ...
+
+    @staticmethod
+    def record_route_params(p1: str) -> int:
+        """record_route with params (";k=v") appended to the Record-Route URI"""
+        ...
+
+    @staticmethod
+    def record_route_preset(p1: str, p2: str) -> int:
+        """queue Record-Route with addr1, and a second with addr2 when not empty"""
+        ...
+
+    @staticmethod
+    def record_route_preset_one(p1: str) -> int:
+        """queue Record-Route <sip:addr;...;lr> with the given address"""
+        ...
+
+    @staticmethod
+    def remove_record_route() -> int:
+        """drop the Record-Route headers queued for the message; 1"""
+        ...
+
+rr: _rr
+
+class _rtpengine:
+    @staticmethod
+    def block_dtmf(p1: str) -> int:
+        """block DTMF; 1, -1"""
+        ...
+
+    @staticmethod
+    def block_dtmf0() -> int:
+        """block DTMF; 1, -1 (no flags)"""
+        ...
+
+    @staticmethod
+    def block_media(p1: str) -> int:
+        """block media; 1, -1"""
+        ...
+
+    @staticmethod
+    def block_media0() -> int:
+        """block media; 1, -1 (no flags)"""
+        ...
+
+    @staticmethod
+    def play_media(p1: str) -> int:
+        """play media (file=, from-tag=, ...); 1, -1"""
+        ...
+
+    @staticmethod
+    def rtpengine_answer(p1: str) -> int:
+        """send the SDP as an answer and put rtpengine's SDP in the message; 1, -1"""
+        ...
+
+    @staticmethod
+    def rtpengine_answer0() -> int:
+        """send the SDP as an answer and put rtpengine's SDP in the message; 1, -1 (no flags)"""
+        ...
+
+    @staticmethod
+    def rtpengine_delete(p1: str) -> int:
+        """delete the call's media session; 1, -1"""
+        ...
+
+    @staticmethod
+    def rtpengine_delete0() -> int:
+        """delete the call's media session; 1, -1 (no flags)"""
+        ...
+
+    @staticmethod
+    def rtpengine_manage(p1: str) -> int:
+        """offer, answer or delete as the message requires; 1, -1"""
+        ...
+
+    @staticmethod
+    def rtpengine_manage0() -> int:
+        """offer, answer or delete as the message requires; 1, -1 (no flags)"""
+        ...
+
+    @staticmethod
+    def rtpengine_offer(p1: str) -> int:
+        """send the SDP as an offer and put rtpengine's SDP in the message; 1, -1"""
+        ...
+
+    @staticmethod
+    def rtpengine_offer0() -> int:
+        """send the SDP as an offer and put rtpengine's SDP in the message; 1, -1 (no flags)"""
+        ...
+
+    @staticmethod
+    def rtpengine_query(p1: str) -> int:
+        """query the call's media session; 1, -1"""
+        ...
+
+    @staticmethod
+    def rtpengine_query0() -> int:
+        """query the call's media session; 1, -1 (no flags)"""
+        ...
+
+    @staticmethod
+    def rtpengine_query_v(p1: str, p2: str) -> int:
+        """query and store the reply as JSON ("j", "jp") in a PV; 1, -1"""
+        ...
+
+    @staticmethod
+    def set_rtpengine_set(p1: int) -> int:
+        """use set id for the current message; 1, -1 unknown, -2 no active instance"""
+        ...
+
+    @staticmethod
+    def set_rtpengine_set2(p1: int, p2: int) -> int:
+        """use two sets (caller side, callee side) for the current message"""
+        ...
+
+    @staticmethod
+    def silence_media(p1: str) -> int:
+        """silence media; 1, -1"""
+        ...
+
+    @staticmethod
+    def silence_media0() -> int:
+        """silence media; 1, -1 (no flags)"""
+        ...
+
+    @staticmethod
+    def start_recording() -> int:
+        """start recording the call; 1, -1"""
+        ...
+
+    @staticmethod
+    def stop_media(p1: str) -> int:
+        """stop playing media; 1, -1"""
+        ...
+
+    @staticmethod
+    def stop_media0() -> int:
+        """stop playing media; 1, -1 (no flags)"""
+        ...
+
+    @staticmethod
+    def stop_recording() -> int:
+        """stop recording the call; 1, -1"""
+        ...
+
+    @staticmethod
+    def unblock_dtmf(p1: str) -> int:
+        """unblock DTMF; 1, -1"""
+        ...
+
+    @staticmethod
+    def unblock_dtmf0() -> int:
+        """unblock DTMF; 1, -1 (no flags)"""
+        ...
+
+    @staticmethod
+    def unblock_media(p1: str) -> int:
+        """unblock media; 1, -1"""
+        ...
+
+    @staticmethod
+    def unblock_media0() -> int:
+        """unblock media; 1, -1 (no flags)"""
+        ...
+
+    @staticmethod
+    def unsilence_media(p1: str) -> int:
+        """unsilence media; 1, -1"""
+        ...
+
+    @staticmethod
+    def unsilence_media0() -> int:
+        """unsilence media; 1, -1 (no flags)"""
+        ...
+
+rtpengine: _rtpengine
+
+class _rtpproxy:
+    @staticmethod
+    def rtpproxy_answer(p1: str) -> int:
+        """complete the media session and rewrite the SDP (replies, ACK); 1, -1, -2"""
+        ...
+
+    @staticmethod
+    def rtpproxy_answer0() -> int:
+        """rtpproxy_answer without flags"""
+        ...
+
+    @staticmethod
+    def rtpproxy_answer_ip(p1: str, p2: str) -> int:
+        """rtpproxy_answer with a forced media address"""
+        ...
+
+    @staticmethod
+    def rtpproxy_destroy(p1: str) -> int:
+        """delete the media session; 1, -1"""
+        ...
+
+    @staticmethod
+    def rtpproxy_destroy0() -> int:
+        """rtpproxy_destroy without flags"""
+        ...
+
+    @staticmethod
+    def rtpproxy_manage(p1: str) -> int:
+        """offer, answer or destroy as the message requires; 1, -1"""
+        ...
+
+    @staticmethod
+    def rtpproxy_manage0() -> int:
+        """rtpproxy_manage without flags"""
+        ...
+
+    @staticmethod
+    def rtpproxy_manage_ip(p1: str, p2: str) -> int:
+        """rtpproxy_manage with a forced media address"""
+        ...
+
+    @staticmethod
+    def rtpproxy_offer(p1: str) -> int:
+        """create the media session and rewrite the SDP; 1, -1, -2 already proxied"""
+        ...
+
+    @staticmethod
+    def rtpproxy_offer0() -> int:
+        """rtpproxy_offer without flags"""
+        ...
+
+    @staticmethod
+    def rtpproxy_offer_ip(p1: str, p2: str) -> int:
+        """rtpproxy_offer with a forced media address"""
+        ...
+
+    @staticmethod
+    def rtpproxy_stop_stream2uac() -> int:
+        """stop playing to the caller"""
+        ...
+
+    @staticmethod
+    def rtpproxy_stop_stream2uas() -> int:
+        """stop playing to the callee"""
+        ...
+
+    @staticmethod
+    def rtpproxy_stream2uac(p1: str, p2: int) -> int:
+        """play a prompt file to the caller (count -1: loop)"""
+        ...
+
+    @staticmethod
+    def rtpproxy_stream2uas(p1: str, p2: int) -> int:
+        """play a prompt file to the callee (count -1: loop)"""
+        ...
+
+    @staticmethod
+    def set_rtpproxy_set(p1: int) -> int:
+        """use rtpproxy set id for the current message; 1, -1 unknown set"""
+        ...
+
+    @staticmethod
+    def start_recording() -> int:
+        """ask rtpproxy to record the call; 1, -1"""
+        ...
+
+rtpproxy: _rtpproxy
 
 class _sanity:
     @staticmethod
@@ -1163,4 +1733,195 @@ class _sl:
         ...
 
 sl: _sl
+
+class _tm:
+    @staticmethod
+    def t_any_replied() -> int:
+        """1 if any branch got a reply."""
+        ...
+
+    @staticmethod
+    def t_any_timeout() -> int:
+        """1 if any branch timed out."""
+        ...
+
+    @staticmethod
+    def t_branch_replied() -> int:
+        """1 in a failure route if the winning branch got a reply."""
+        ...
+
+    @staticmethod
+    def t_branch_timeout() -> int:
+        """1 in a failure route if the winning branch timed out."""
+        ...
+
+    @staticmethod
+    def t_check_status(p1: str) -> int:
+        """1 if the reply code being processed matches the regex."""
+        ...
+
+    @staticmethod
+    def t_check_trans() -> int:
+        """Match the message to a transaction (0: retransmission absorbed / ACK consumed)."""
+        ...
+
+    @staticmethod
+    def t_get_branch_index() -> int:
+        """Index of the current branch, or -1."""
+        ...
+
+    @staticmethod
+    def t_get_status_code() -> int:
+        """Status code of the transaction's final reply, or -1."""
+        ...
+
+    @staticmethod
+    def t_grep_status(p1: int) -> int:
+        """1 if some branch got a reply with that code."""
+        ...
+
+    @staticmethod
+    def t_is_canceled() -> int:
+        """1 if a CANCEL hit the transaction, else -1."""
+        ...
+
+    @staticmethod
+    def t_is_expired() -> int:
+        """1 if the transaction ended, -1 if not, -2 without one."""
+        ...
+
+    @staticmethod
+    def t_is_set(p1: str) -> int:
+        """1 if branch_route, failure_route or onreply_route is set, else -1."""
+        ...
+
+    @staticmethod
+    def t_lookup_cancel() -> int:
+        """1 if the CANCEL matches an INVITE transaction, else -1."""
+        ...
+
+    @staticmethod
+    def t_lookup_request() -> int:
+        """1 if the request belongs to a transaction, else -1."""
+        ...
+
+    @staticmethod
+    def t_newtran() -> int:
+        """Create the server transaction (0 for a retransmission)."""
+        ...
+
+    @staticmethod
+    def t_on_branch(p1: str) -> int:
+        """Name the branch route callback."""
+        ...
+
+    @staticmethod
+    def t_on_branch_failure(p1: str) -> int:
+        """Name the branch failure route callback."""
+        ...
+
+    @staticmethod
+    def t_on_failure(p1: str) -> int:
+        """Name the failure route callback."""
+        ...
+
+    @staticmethod
+    def t_on_reply(p1: str) -> int:
+        """Name the onreply route callback."""
+        ...
+
+    @staticmethod
+    def t_relay() -> int:
+        """Relay the request statefully to $du or the R-URI, forking to every branch."""
+        ...
+
+    @staticmethod
+    def t_relay_to_flags(p1: int) -> int:
+        """Relay statefully (flags accepted, ignored)."""
+        ...
+
+    @staticmethod
+    def t_relay_to_proto(p1: str) -> int:
+        """Relay statefully forcing the transport."""
+        ...
+
+    @staticmethod
+    def t_relay_to_proto_addr(p1: str, p2: str, p3: int) -> int:
+        """Relay statefully to proto, host and port."""
+        ...
+
+    @staticmethod
+    def t_release() -> int:
+        """Release the transaction."""
+        ...
+
+    @staticmethod
+    def t_reply(p1: int, p2: str) -> int:
+        """Reply statefully (-1 without a transaction)."""
+        ...
+
+    @staticmethod
+    def t_reset_fr() -> int:
+        """Reset the transaction's timers to the module defaults."""
+        ...
+
+    @staticmethod
+    def t_retransmit_reply() -> int:
+        """Resend the last reply of the transaction."""
+        ...
+
+    @staticmethod
+    def t_send_reply(p1: int, p2: str) -> int:
+        """Reply statefully, creating the transaction if needed."""
+        ...
+
+    @staticmethod
+    def t_set_auto_inv_100(p1: int) -> int:
+        """Accepted; the module setting applies."""
+        ...
+
+    @staticmethod
+    def t_set_fr(p1: int, p2: int) -> int:
+        """Set fr_inv_timer and fr_timer (ms) for this transaction."""
+        ...
+
+    @staticmethod
+    def t_set_fr_inv(p1: int) -> int:
+        """Set fr_inv_timer (ms) for this transaction."""
+        ...
+
+tm: _tm
+
+class _tmx:
+    @staticmethod
+    def t_cancel_branches(p1: str) -> int:
+        """Cancel pending branches: all, others or this."""
+        ...
+
+    @staticmethod
+    def t_is_branch_route() -> int:
+        """1 inside a branch route."""
+        ...
+
+    @staticmethod
+    def t_is_failure_route() -> int:
+        """1 inside a failure route."""
+        ...
+
+    @staticmethod
+    def t_is_reply_route() -> int:
+        """1 inside a tm onreply route."""
+        ...
+
+    @staticmethod
+    def t_is_request_route() -> int:
+        """1 inside the request route."""
+        ...
+
+    @staticmethod
+    def t_precheck_trans() -> int:
+        """1 if another worker is already handling this request, else -1."""
+        ...
+
+tmx: _tmx
 
