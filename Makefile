@@ -129,7 +129,7 @@ fmt:
 # missing. QUICK=1 for a ~3 minute sanity run. Writes bench/RESULTS.md.
 bench-sip: build
 	@command -v sipp >/dev/null && command -v kamailio >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y sip-tester kamailio kamailio-python3-modules kamailio-sqlite-modules python3-matplotlib
-	python3 bench/sip/run.py
+	python3 bench/sip/run.py $(if $(filter-out 0,$(QUICK)),--quick)
 
 # 30 minutes of authenticated calls at half the sustainable rate (not CI).
 soak: build
