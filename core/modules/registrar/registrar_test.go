@@ -947,10 +947,19 @@ func TestGRUU(t *testing.T) {
 	}
 }
 
+// TestSQLiteRoundTrip saves through the registrar, restarts usrloc on the
+// same database and looks the bindings up again, with write-through
+// (db_mode 1) and write-back (db_mode 2: Close writes the pending changes).
 func TestSQLiteRoundTrip(t *testing.T) {
+	for _, mode := range []int{1, 2} {
+		t.Run(fmt.Sprintf("db_mode=%d", mode), func(t *testing.T) { sqliteRoundTrip(t, mode) })
+	}
+}
+
+func sqliteRoundTrip(t *testing.T, mode int) {
 	file := filepath.Join(t.TempDir(), "kemigo.db")
 	ucfg := usrloc.DefaultConfig()
-	ucfg.DBMode, ucfg.DBURL = 1, "sqlite://"+file
+	ucfg.DBMode, ucfg.DBURL = mode, "sqlite://"+file
 	e := newEnv(t, DefaultConfig(), ucfg)
 	c, _ := register(t, 1, "", "Contact: <sip:alice@10.0.0.1>;q=0.5, <sip:alice@10.0.0.2>;q=0.8\nUser-Agent: ua\n")
 	c.Msg.BFlags = 2

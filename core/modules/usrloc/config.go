@@ -8,13 +8,17 @@ import (
 // Config is the [usrloc] section, named after the Kamailio usrloc
 // modparams.
 type Config struct {
-	// DBURL is the database of the location tables (db_url). Only used
-	// with db_mode 1.
+	// DBURL is the database of the location tables (db_url). Used with
+	// db_mode 1 and 2.
 	DBURL string `toml:"db_url"`
 	// DBMode 0 keeps the location service in memory only; 1 writes every
-	// change through to the database and loads it on start.
+	// change through to the database (write-through); 2 keeps changes in
+	// memory and writes them in one transaction every timer_interval
+	// seconds and at shutdown (write-back). 1 and 2 load the table on
+	// start. 3 (DB only) and 4 (read-only) are not supported.
 	DBMode int `toml:"db_mode"`
-	// TimerInterval is the period of the expiry timer, in seconds.
+	// TimerInterval is the period of the expiry timer (and, with
+	// db_mode 2, of the write-back flush), in seconds.
 	TimerInterval int `toml:"timer_interval"`
 	// UseDomain 1 keys records by "user@domain" instead of "user" (the
 	// registrar reads it to build AoRs).
@@ -53,11 +57,11 @@ const (
 )
 
 func (c Config) check() error {
-	if c.DBMode != 0 && c.DBMode != 1 {
-		return fmt.Errorf("usrloc: db_mode %d not supported (0 memory only, 1 write-through)", c.DBMode)
+	if c.DBMode < 0 || c.DBMode > 2 {
+		return fmt.Errorf("usrloc: db_mode %d not supported (0 memory only, 1 write-through, 2 write-back)", c.DBMode)
 	}
-	if c.DBMode == 1 && strings.TrimSpace(c.DBURL) == "" {
-		return fmt.Errorf("usrloc: db_mode 1 needs db_url")
+	if c.DBMode != 0 && strings.TrimSpace(c.DBURL) == "" {
+		return fmt.Errorf("usrloc: db_mode %d needs db_url", c.DBMode)
 	}
 	if c.MatchingMode < 0 || c.MatchingMode > 3 {
 		return fmt.Errorf("usrloc: matching_mode %d out of range 0..3", c.MatchingMode)

@@ -257,9 +257,12 @@ func (m *Module) ensureTable(name string) error {
 }
 
 // loadDomain creates the table if needed and loads its rows (Kamailio's
-// preload_udomain; TCP connection ids are not restored).
+// preload_udomain; TCP connection ids are not restored). With db_mode 2 a
+// domain whose table cannot be created refuses changes (its statements
+// would fail the flush of every domain).
 func (m *Module) loadDomain(d *Domain) error {
 	if err := m.ensureTable(d.name); err != nil {
+		d.noDB = m.wb
 		return err
 	}
 	rows, err := m.db.Query("SELECT username, domain, contact, received, path, expires, q, callid, cseq, " +
@@ -384,8 +387,22 @@ func (m *Module) rowValues(c *Contact) []any {
 
 const rowCols = "received, path, expires, q, callid, cseq, last_modified, flags, cflags, user_agent, socket, methods, instance, reg_id, server_id, connection_id, keepalive"
 
+// execer runs the location statements: the database itself (db_mode 1)
+// or the transaction of a write-back flush (db_mode 2).
+type execer interface {
+	Exec(query string, args ...any) (sql.Result, error)
+	QueryRow(query string, args ...any) *sql.Row
+}
+
 func (m *Module) dbInsert(c *Contact) error {
-	if m.db == nil || c.Flags&FlagMem != 0 {
+	if m.db == nil {
+		return nil
+	}
+	return m.execInsert(m.db, c)
+}
+
+func (m *Module) execInsert(x execer, c *Contact) error {
+	if c.Flags&FlagMem != 0 {
 		return nil
 	}
 	if !validTable(c.Domain) {
@@ -395,12 +412,19 @@ func (m *Module) dbInsert(c *Contact) error {
 	args := append([]any{c.RUID, user, dom, c.URI}, m.rowValues(c)...)
 	q := "INSERT INTO " + c.Domain + " (ruid, username, domain, contact, " + rowCols + ") VALUES (" +
 		strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ") + ")"
-	_, err := m.db.Exec(m.db.Rebind(q), args...)
+	_, err := x.Exec(m.db.Rebind(q), args...)
 	return err
 }
 
 func (m *Module) dbUpdate(c *Contact) error {
-	if m.db == nil || c.Flags&FlagMem != 0 {
+	if m.db == nil {
+		return nil
+	}
+	return m.execUpdate(m.db, c)
+}
+
+func (m *Module) execUpdate(x execer, c *Contact) error {
+	if c.Flags&FlagMem != 0 {
 		return nil
 	}
 	if !validTable(c.Domain) {
@@ -409,7 +433,7 @@ func (m *Module) dbUpdate(c *Contact) error {
 	args := append([]any{c.URI}, m.rowValues(c)...)
 	args = append(args, c.RUID)
 	q := "UPDATE " + c.Domain + " SET contact = ?, " + strings.ReplaceAll(rowCols, ",", " = ?,") + " = ? WHERE ruid = ?"
-	res, err := m.db.Exec(m.db.Rebind(q), args...)
+	res, err := x.Exec(m.db.Rebind(q), args...)
 	if err != nil {
 		return err
 	}
@@ -417,11 +441,11 @@ func (m *Module) dbUpdate(c *Contact) error {
 		// no row: the contact was memory-only before (MySQL also reports
 		// 0 for a row left unchanged, hence the check)
 		var k int
-		if err := m.db.QueryRow(m.db.Rebind("SELECT count(*) FROM "+c.Domain+" WHERE ruid = ?"), c.RUID).Scan(&k); err != nil {
+		if err := x.QueryRow(m.db.Rebind("SELECT count(*) FROM "+c.Domain+" WHERE ruid = ?"), c.RUID).Scan(&k); err != nil {
 			return err
 		}
 		if k == 0 {
-			return m.dbInsert(c)
+			return m.execInsert(x, c)
 		}
 	}
 	return nil
@@ -442,12 +466,96 @@ func validTable(name string) bool {
 }
 
 func (m *Module) dbDelete(c *Contact) error {
-	if m.db == nil || c.Flags&FlagMem != 0 {
+	if m.db == nil {
+		return nil
+	}
+	return m.execDelete(m.db, c)
+}
+
+func (m *Module) execDelete(x execer, c *Contact) error {
+	if c.Flags&FlagMem != 0 {
 		return nil
 	}
 	if !validTable(c.Domain) {
 		return fmt.Errorf("usrloc: domain %q cannot be a table name", c.Domain)
 	}
-	_, err := m.db.Exec(m.db.Rebind("DELETE FROM "+c.Domain+" WHERE ruid = ?"), c.RUID)
+	_, err := x.Exec(m.db.Rebind("DELETE FROM "+c.Domain+" WHERE ruid = ?"), c.RUID)
 	return err
+}
+
+// txStmts runs the statements of one flush on its transaction, preparing
+// each distinct statement once (a flush repeats the same few statements
+// for every contact).
+type txStmts struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (x *txStmts) stmt(q string) (*sql.Stmt, error) {
+	if st, ok := x.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := x.tx.Prepare(q)
+	if err != nil {
+		return nil, err
+	}
+	x.stmts[q] = st
+	return st, nil
+}
+
+func (x *txStmts) Exec(q string, args ...any) (sql.Result, error) {
+	st, err := x.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.Exec(args...)
+}
+
+func (x *txStmts) QueryRow(q string, args ...any) *sql.Row {
+	st, err := x.stmt(q)
+	if err != nil {
+		return x.tx.QueryRow(q, args...) // reports the error through Scan
+	}
+	return st.QueryRow(args...)
+}
+
+func (x *txStmts) close() {
+	for _, st := range x.stmts {
+		st.Close()
+	}
+}
+
+// writeBatch writes the changes of one write-back flush in one
+// transaction: the deletions first (a contact deleted and then inserted
+// again under the same ruid ends with its row), then the inserts and
+// updates. Nothing is written when it fails.
+func (m *Module) writeBatch(b *wbBatch) (err error) {
+	tx, err := m.db.Begin()
+	if err != nil {
+		return err
+	}
+	x := &txStmts{tx: tx, stmts: map[string]*sql.Stmt{}}
+	defer func() {
+		x.close()
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	for i := range b.dels {
+		if err := m.execDelete(x, &b.dels[i].c); err != nil {
+			return fmt.Errorf("delete %s from %s: %w", b.dels[i].c.RUID, b.dels[i].c.Domain, err)
+		}
+	}
+	for i := range b.ops {
+		o := &b.ops[i]
+		if o.insert {
+			err = m.execInsert(x, &o.row)
+		} else {
+			err = m.execUpdate(x, &o.row)
+		}
+		if err != nil {
+			return fmt.Errorf("write %s to %s: %w", o.row.RUID, o.row.Domain, err)
+		}
+	}
+	return tx.Commit()
 }

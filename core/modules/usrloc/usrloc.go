@@ -1,9 +1,12 @@
 // Package usrloc is Kamailio's usrloc module: the location service the
 // registrar writes REGISTER bindings into and reads them from. Records are
 // kept in memory per domain (location table) and AoR, shared by every
-// worker; expired contacts are removed by a timer; with db_mode 1 every
-// change is written through to Kamailio's `location` table and the table is
-// loaded when a domain is created.
+// worker; expired contacts are removed by a timer. With db_mode 1 every
+// change is written through to Kamailio's `location` table; with db_mode 2
+// (write-back) changes only mark the contacts in memory and the timer
+// writes them all in one transaction every timer_interval seconds (and
+// Close at shutdown). With both the table is loaded when a domain is
+// created.
 package usrloc
 
 import (
@@ -59,8 +62,23 @@ type Contact struct {
 	ServerID     int
 	Keepalive    int
 
-	seq uint64 // modification order, for sorting
+	seq     uint64  // modification order, for sorting
+	dbState dbState // db_mode 2: what the next flush writes for it
 }
+
+// dbState is the write-back state of a contact (Kamailio's cstate_t).
+type dbState uint8
+
+const (
+	// dbSynced: nothing to write (the row is up to date, or there is no
+	// row to have: FlagMem contacts, memory-only domains).
+	dbSynced dbState = iota
+	// dbNew: never written; the next flush inserts it.
+	dbNew
+	// dbDirty: changed since it was written; the next flush updates its
+	// row (inserting it when the row is missing).
+	dbDirty
+)
 
 // Valid reports whether the contact has not expired at now (Unix seconds):
 // Kamailio's VALID_CONTACT.
@@ -96,12 +114,17 @@ type Module struct {
 	hookMu  sync.Mutex
 	expired ExpiredFunc
 
+	// wb is db_mode 2. flushMu serialises the write-back flushes (and
+	// the closing of the database).
+	wb      bool
+	flushMu sync.Mutex
+
 	runMu sync.Mutex
 	stop  chan struct{}
 	done  chan struct{}
 }
 
-// New builds the location service. With db_mode 1 it opens db_url,
+// New builds the location service. With db_mode 1 or 2 it opens db_url,
 // creates the location table when missing and loads the preloaded
 // domains. Call Start to run the expiry timer and Close at shutdown.
 func New(cfg Config, opts ...Option) (*Module, error) {
@@ -124,7 +147,8 @@ func New(cfg Config, opts ...Option) (*Module, error) {
 		o(m)
 	}
 	m.ruidPfx = fmt.Sprintf("uloc-%x-%x", m.clock().Unix(), os.Getpid())
-	if cfg.DBMode == 1 {
+	m.wb = cfg.DBMode == 2
+	if cfg.DBMode == 1 || cfg.DBMode == 2 {
 		d, err := db.Open(cfg.DBURL)
 		if err != nil {
 			return nil, fmt.Errorf("usrloc: %w", err)
@@ -166,7 +190,7 @@ func (m *Module) SetExpiredHook(f ExpiredFunc) {
 }
 
 // Domain returns the named domain, creating it (and loading its table
-// with db_mode 1) on first use: a KEMI script has no fixup that would
+// with db_mode 1 and 2) on first use: a KEMI script has no fixup that would
 // register it at start-up (SPEC §9.6).
 func (m *Module) Domain(name string) *Domain {
 	d, err := m.register(name)
@@ -216,15 +240,39 @@ func (m *Module) register(name string) (*Domain, error) {
 	return d, err
 }
 
-// Close stops the timer and closes the database.
+// Close stops the timer, writes the pending changes (db_mode 2) and
+// closes the database.
 func (m *Module) Close() error {
 	m.Stop()
-	if m.db != nil {
-		err := m.db.Close()
-		m.db = nil
-		return err
+	m.flushMu.Lock()
+	defer m.flushMu.Unlock()
+	if m.db == nil {
+		return nil
 	}
-	return nil
+	var ferr error
+	if m.wb {
+		if _, ferr = m.flushLocked(nil, 0); ferr != nil {
+			m.log.Error().Err(ferr).Msg("usrloc: the flush at shutdown failed; the pending location changes are lost")
+			ferr = fmt.Errorf("usrloc: final flush: %w", ferr)
+		}
+	}
+	err := m.db.Close()
+	m.db = nil
+	return errors.Join(ferr, err)
+}
+
+// Flush writes the pending changes of db_mode 2 to the database now, in
+// one transaction (the timer does it every timer_interval seconds, Close
+// at shutdown; Kamailio's ul.flush). On an error the changes stay pending
+// for the next flush. It does nothing with the other modes.
+func (m *Module) Flush() error {
+	if !m.wb {
+		return nil
+	}
+	m.flushMu.Lock()
+	defer m.flushMu.Unlock()
+	_, err := m.flushLocked(nil, 0)
+	return err
 }
 
 // Start runs the expiry timer every timer_interval seconds until Stop.
@@ -265,41 +313,22 @@ func (m *Module) run(stop, done chan struct{}, every time.Duration) {
 }
 
 // Timer removes every expired contact (and empty records) from memory and
-// from the database; it is what the timer runs. It returns how many
-// contacts it removed.
+// from the database; with db_mode 2 it then writes every pending change,
+// the deletion of the expired contacts included, in one transaction. It is
+// what the timer runs. It returns how many contacts it removed.
 func (m *Module) Timer() int {
 	now := m.Now()
 	var gone []Contact
-	m.domMu.RLock()
-	doms := make([]*Domain, 0, len(m.domains))
-	for _, d := range m.domains {
-		doms = append(doms, d)
-	}
-	m.domMu.RUnlock()
-	for _, d := range doms {
-		for i := range d.slots {
-			s := &d.slots[i]
+	if m.wb {
+		m.flushMu.Lock()
+		m.flushLocked(&gone, now) // an error is logged; the changes stay pending
+		m.flushMu.Unlock()
+	} else {
+		m.forSlots(func(d *Domain, s *slot) {
 			s.mu.Lock()
-			for aor, r := range s.records {
-				keep := r.contacts[:0]
-				for _, c := range r.contacts {
-					if c.Valid(now) {
-						keep = append(keep, c)
-						continue
-					}
-					if err := m.dbDelete(c); err != nil {
-						m.log.Error().Err(err).Str("aor", c.AOR).Msg("usrloc: deleting an expired contact from the database failed")
-					}
-					gone = append(gone, *c)
-				}
-				clear(r.contacts[len(keep):])
-				r.contacts = keep
-				if len(r.contacts) == 0 {
-					delete(s.records, aor)
-				}
-			}
+			m.sweep(d, s, now, &gone)
 			s.mu.Unlock()
-		}
+		})
 	}
 	m.hookMu.Lock()
 	f := m.expired
@@ -312,6 +341,175 @@ func (m *Module) Timer() int {
 	return len(gone)
 }
 
+// forSlots calls fn for every slot of every domain.
+func (m *Module) forSlots(fn func(d *Domain, s *slot)) {
+	m.domMu.RLock()
+	doms := make([]*Domain, 0, len(m.domains))
+	for _, d := range m.domains {
+		doms = append(doms, d)
+	}
+	m.domMu.RUnlock()
+	for _, d := range doms {
+		for i := range d.slots {
+			fn(d, &d.slots[i])
+		}
+	}
+}
+
+// sweep removes the expired contacts of a slot (locked), appending them to
+// gone: deleted from the database at once with db_mode 1, queued for the
+// flush with db_mode 2.
+func (m *Module) sweep(d *Domain, s *slot, now int64, gone *[]Contact) {
+	for aor, r := range s.records {
+		keep := r.contacts[:0]
+		for _, c := range r.contacts {
+			if c.Valid(now) {
+				keep = append(keep, c)
+				continue
+			}
+			if m.wb {
+				d.deleteLater(s, c)
+			} else if err := m.dbDelete(c); err != nil {
+				m.log.Error().Err(err).Str("aor", c.AOR).Msg("usrloc: deleting an expired contact from the database failed")
+			}
+			*gone = append(*gone, *c)
+		}
+		clear(r.contacts[len(keep):])
+		r.contacts = keep
+		if len(r.contacts) == 0 {
+			delete(s.records, aor)
+		}
+	}
+}
+
+// ---- write-back (db_mode 2) ----
+
+// wbBatch is what one flush writes.
+type wbBatch struct {
+	dels []wbDel
+	ops  []wbOp
+}
+
+// wbDel is a row to delete (Domain and RUID of c are set).
+type wbDel struct {
+	s *slot
+	c Contact
+}
+
+// wbOp is a contact to insert or update: row is its copy taken under the
+// slot lock; s, aor and c find the live contact again if the write fails.
+type wbOp struct {
+	s      *slot
+	aor    string
+	c      *Contact
+	row    Contact
+	insert bool
+}
+
+// flushLocked (flushMu held) collects the pending changes of every slot,
+// sweeping the expired contacts first when gone is not nil, and writes
+// them in one transaction. Each slot is locked only while it is collected:
+// workers keep saving during the write; a contact they change meanwhile is
+// marked again and goes with the next flush. When the write fails the
+// changes are put back.
+func (m *Module) flushLocked(gone *[]Contact, now int64) (int, error) {
+	var b wbBatch
+	m.forSlots(func(d *Domain, s *slot) {
+		s.mu.Lock()
+		if gone != nil {
+			m.sweep(d, s, now, gone)
+		}
+		for _, c := range s.deleted {
+			b.dels = append(b.dels, wbDel{s: s, c: c})
+		}
+		s.deleted = nil
+		for aor, r := range s.records {
+			for _, c := range r.contacts {
+				if c.dbState == dbNew || c.dbState == dbDirty {
+					b.ops = append(b.ops, wbOp{s: s, aor: aor, c: c, row: *c, insert: c.dbState == dbNew})
+					c.dbState = dbSynced
+				}
+			}
+		}
+		s.mu.Unlock()
+	})
+	n := len(b.dels) + len(b.ops)
+	if n == 0 {
+		return 0, nil
+	}
+	var err error
+	start := time.Now()
+	if m.db == nil {
+		err = errors.New("usrloc: the database is closed")
+	} else {
+		err = m.writeBatch(&b)
+	}
+	if err != nil {
+		m.requeue(&b)
+		m.log.Error().Err(err).Int("deletes", len(b.dels)).Int("writes", len(b.ops)).
+			Msg("usrloc: write-back flush failed; the changes stay pending")
+		return 0, err
+	}
+	m.log.Debug().Int("deletes", len(b.dels)).Int("writes", len(b.ops)).Dur("took", time.Since(start)).
+		Msg("usrloc: write-back flush")
+	return n, nil
+}
+
+// requeue puts the changes of a failed flush back: the deletions, and the
+// contacts still present, as dirty (an update that inserts the row when it
+// is missing, which is also right if the failed commit did reach the
+// database). A contact deleted during the flush queued its own deletion
+// then (it looked written), which is harmless when no row was written.
+func (m *Module) requeue(b *wbBatch) {
+	for _, d := range b.dels {
+		d.s.mu.Lock()
+		d.s.deleted = append(d.s.deleted, d.c)
+		d.s.mu.Unlock()
+	}
+	for _, o := range b.ops {
+		o.s.mu.Lock()
+		if r := o.s.records[o.aor]; r != nil && o.c.Flags&FlagMem == 0 && o.c.dbState == dbSynced {
+			for _, c := range r.contacts {
+				if c == o.c {
+					c.dbState = dbDirty
+					break
+				}
+			}
+		}
+		o.s.mu.Unlock()
+	}
+}
+
+// persistable reports why changes to the domain's contacts cannot be
+// written back (nil when they can).
+func (d *Domain) persistable() error {
+	if !validTable(d.name) {
+		return fmt.Errorf("usrloc: domain %q cannot be a table name", d.name)
+	}
+	if d.noDB {
+		return fmt.Errorf("usrloc: domain %q has no usable table (see the error logged when it was created)", d.name)
+	}
+	return nil
+}
+
+// deleteLater queues the deletion of c's row for the next flush (slot
+// locked), unless c has no row: FlagMem, never written, or a domain
+// without a table.
+func (d *Domain) deleteLater(s *slot, c *Contact) {
+	if c.Flags&FlagMem == 0 {
+		d.deleteRowLater(s, c)
+	}
+}
+
+// deleteRowLater is deleteLater without the FlagMem test (for a contact
+// that has just become memory-only).
+func (d *Domain) deleteRowLater(s *slot, c *Contact) {
+	if c.dbState == dbNew || d.persistable() != nil {
+		return
+	}
+	s.deleted = append(s.deleted, Contact{Domain: c.Domain, AOR: c.AOR, RUID: c.RUID})
+}
+
 // ---- domains and records ----
 
 const nSlots = 256
@@ -321,12 +519,14 @@ const nSlots = 256
 type Domain struct {
 	m     *Module
 	name  string
+	noDB  bool // db_mode 2: its table could not be created; changes are refused
 	slots [nSlots]slot
 }
 
 type slot struct {
 	mu      sync.Mutex
 	records map[string]*Record
+	deleted []Contact // db_mode 2: rows to delete at the next flush (Domain, RUID)
 }
 
 func newDomain(m *Module, name string) *Domain {
@@ -348,9 +548,10 @@ func (d *Domain) slot(aor string) *slot {
 
 // Record is the set of contacts of one AoR. It is only handed out inside
 // Domain.Update, under the AoR's lock; its methods write through to the
-// database.
+// database (db_mode 1) or mark the changes for the next flush (db_mode 2).
 type Record struct {
 	d        *Domain
+	s        *slot
 	aor      string
 	contacts []*Contact // sorted: see sortContacts
 }
@@ -374,7 +575,7 @@ func (d *Domain) Update(aor string, fn func(r *Record) error) error {
 	defer s.mu.Unlock()
 	r := s.records[aor]
 	if r == nil {
-		r = &Record{d: d, aor: aor}
+		r = &Record{d: d, s: s, aor: aor}
 	}
 	err := fn(r)
 	if len(r.contacts) == 0 {
@@ -461,7 +662,8 @@ func (d *Domain) ByRUID(aor, ruid string) (Contact, bool) {
 }
 
 // Insert adds a contact (Domain, AOR and, when empty, RUID are filled in)
-// and writes it to the database unless it carries FlagMem.
+// and writes it to the database (db_mode 2: at the next flush) unless it
+// carries FlagMem.
 func (r *Record) Insert(c Contact) (*Contact, error) {
 	m := r.d.m
 	c.Domain, c.AOR = r.d.name, r.aor
@@ -470,21 +672,37 @@ func (r *Record) Insert(c Contact) (*Contact, error) {
 	}
 	nc := &c
 	nc.seq = m.seq.Add(1)
+	nc.dbState = dbSynced
 	r.contacts = append(r.contacts, nc)
 	r.sort()
+	if m.wb {
+		if nc.Flags&FlagMem != 0 {
+			return nc, nil
+		}
+		if err := r.d.persistable(); err != nil {
+			return nc, err
+		}
+		nc.dbState = dbNew
+		return nc, nil
+	}
 	return nc, m.dbInsert(nc)
 }
 
 // Set replaces the contact's fields by those of ci (RUID, Domain and AOR
 // are kept), as Kamailio's update_ucontact, reorders the record and writes
-// the change through.
+// the change through (db_mode 2: marks it for the next flush).
 func (r *Record) Set(c *Contact, ci Contact) error {
 	m := r.d.m
 	wasMem := c.Flags&FlagMem != 0
+	state := c.dbState
 	ci.Domain, ci.AOR, ci.RUID = c.Domain, c.AOR, c.RUID
 	*c = ci
 	c.seq = m.seq.Add(1)
+	c.dbState = state
 	r.sort()
+	if m.wb {
+		return r.markSet(c, wasMem)
+	}
 	if c.Flags&FlagMem != 0 {
 		if !wasMem {
 			return m.dbDelete(&Contact{RUID: c.RUID, Domain: c.Domain})
@@ -494,11 +712,38 @@ func (r *Record) Set(c *Contact, ci Contact) error {
 	return m.dbUpdate(c)
 }
 
+// markSet is Set's write-back part: an insert not flushed yet stays an
+// insert (of the latest values), a written contact becomes dirty, one that
+// turns memory-only has its row deleted.
+func (r *Record) markSet(c *Contact, wasMem bool) error {
+	if c.Flags&FlagMem != 0 {
+		if !wasMem {
+			r.d.deleteRowLater(r.s, c)
+		}
+		c.dbState = dbSynced
+		return nil
+	}
+	if err := r.d.persistable(); err != nil {
+		return err
+	}
+	switch {
+	case wasMem:
+		c.dbState = dbDirty // no row normally; the update inserts it
+	case c.dbState == dbSynced:
+		c.dbState = dbDirty
+	}
+	return nil
+}
+
 // Delete removes one contact.
 func (r *Record) Delete(c *Contact) error {
 	for i, x := range r.contacts {
 		if x == c {
 			r.contacts = append(r.contacts[:i], r.contacts[i+1:]...)
+			if r.d.m.wb {
+				r.d.deleteLater(r.s, c)
+				return nil
+			}
 			return r.d.m.dbDelete(c)
 		}
 	}
@@ -542,6 +787,10 @@ func (r *Record) Snapshot() []Contact {
 func (r *Record) DeleteAll() error {
 	var first error
 	for _, c := range r.contacts {
+		if r.d.m.wb {
+			r.d.deleteLater(r.s, c)
+			continue
+		}
 		if err := r.d.m.dbDelete(c); err != nil && first == nil {
 			first = err
 		}

@@ -271,7 +271,7 @@ func TestConfig(t *testing.T) {
 	if _, err := toml.Decode("[usrloc]\npreload = [\"location\", \"pbx\"]\n", &got); err != nil || len(got.U.Preload) != 2 {
 		t.Errorf("%v %+v", err, got.U)
 	}
-	for _, bad := range []Config{{DBMode: 2}, {DBMode: 1}, {MatchingMode: 4}, {NATBFlag: 40}} {
+	for _, bad := range []Config{{DBMode: 2}, {DBMode: 3}, {DBMode: -1}, {DBMode: 1}, {MatchingMode: 4}, {NATBFlag: 40}} {
 		if _, err := New(bad); err == nil {
 			t.Errorf("New(%+v) accepted", bad)
 		}
