@@ -340,7 +340,7 @@ def warn(p1: str) -> int:
 class _acc:
     @staticmethod
     def acc_db_request(p1: str, p2: str) -> int:
-        """store the current request in the given table; -1 without db_url or on a database error"""
+        """store the current request in the given table (queued, written in the background: later database errors are logged); -1 without db_url or on a bad or missing table"""
         ...
 
     @staticmethod

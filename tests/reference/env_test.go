@@ -167,6 +167,9 @@ func (e *env) uri(name string) string {
 // count runs a SELECT count(*) with args.
 func (e *env) count(t testing.TB, query string, args ...any) int {
 	t.Helper()
+	if e.p != nil && e.p.Mods.Acc != nil {
+		e.p.Mods.Acc.Flush() // acc rows are written by a background writer
+	}
 	var n int
 	if err := e.db.QueryRow(e.db.Rebind(query), args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", query, err)

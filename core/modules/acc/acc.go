@@ -59,6 +59,7 @@ type Module struct {
 	db           *db.DB
 	ownDB        bool
 	coreCols     []string
+	writer       // background writer of the database rows (writer.go)
 }
 
 // extra is one "name=$pv" pair of log_extra / db_extra.
@@ -73,6 +74,7 @@ type extra struct {
 // in Kamailio.
 func New(cfg Config, opts ...Option) (*Module, error) {
 	m := &Module{cfg: cfg, clock: time.Now, log: zerolog.Nop()}
+	m.queueSize = DefaultQueueSize
 	for _, o := range opts {
 		o(m)
 	}
@@ -136,8 +138,13 @@ func New(cfg Config, opts ...Option) (*Module, error) {
 	return m, nil
 }
 
-// Close closes the database the module opened itself.
+// Close writes every queued database row, then closes the database the
+// module opened itself. Rows accounted after Close are written
+// synchronously (into a shared database; the module's own is closed).
 func (m *Module) Close() error {
+	if m.db != nil {
+		m.closeWriter()
+	}
 	if m.ownDB && m.db != nil {
 		return m.db.Close()
 	}
@@ -377,7 +384,12 @@ func (m *Module) quote(id string) string {
 	return id
 }
 
-// dbRecord inserts the record in table (acc_db_request).
+// dbRecord stores the record in table (acc_db_request): the row is built
+// here, from c's message, and handed to the background writer (see
+// writer.go). The error is about the row itself (no db_url, bad table
+// name, a table or column the INSERT cannot be prepared for) or, when the
+// row is written synchronously (no queue, queue full, after Close), about
+// the insert; a queued row that fails later is logged by the writer.
 func (m *Module) dbRecord(c *kemi.Ctx, r record, table string) error {
 	if m.db == nil {
 		return ErrNoDB
@@ -386,14 +398,14 @@ func (m *Module) dbRecord(c *kemi.Ctx, r record, table string) error {
 	if err != nil {
 		return err
 	}
-	cols := make([]string, 0, len(m.coreCols)+len(m.dbExtra))
-	for _, col := range m.coreCols {
-		cols = append(cols, m.quote(col))
+	ins, err := m.insertFor(table)
+	if err != nil {
+		return fmt.Errorf("acc: failed to insert into database: %w", err)
 	}
-	args := []any{r.method, r.fromTag, r.toTag, r.callID, r.code, r.reason,
-		r.ts.In(time.Local).Format("2006-01-02 15:04:05")}
-	for i, v := range extraValues(c, m.dbExtra) {
-		cols = append(cols, m.quote(m.dbExtra[i].name))
+	args := make([]any, 7, 7+len(m.dbExtra))
+	args[0], args[1], args[2], args[3], args[4], args[5] = r.method, r.fromTag, r.toTag, r.callID, r.code, r.reason
+	args[6] = r.ts.In(time.Local).Format("2006-01-02 15:04:05")
+	for _, v := range extraValues(c, m.dbExtra) {
 		switch {
 		case v.IsNull() && m.cfg.AccExtraNullable == 1:
 			args = append(args, nil)
@@ -403,12 +415,7 @@ func (m *Module) dbRecord(c *kemi.Ctx, r record, table string) error {
 			args = append(args, v.String())
 		}
 	}
-	q := "INSERT INTO " + m.quote(table) + " (" + strings.Join(cols, ",") + ") VALUES (" +
-		strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",") + ")"
-	if _, err := m.db.Exec(m.db.Rebind(q), args...); err != nil {
-		return fmt.Errorf("acc: failed to insert into database: %w", err)
-	}
-	return nil
+	return m.submit(&dbRow{ins: ins, args: args, log: c.Log})
 }
 
 // EnsureExtraColumns adds the db_extra columns missing from the acc and

@@ -51,7 +51,7 @@ type env struct {
 
 // setup builds the module with a SQLite database in a temp dir (when
 // withDB) holding Kamailio's acc tables.
-func setup(t *testing.T, cfg Config, withDB bool) *env {
+func setup(t *testing.T, cfg Config, withDB bool, opts ...Option) *env {
 	t.Helper()
 	e := &env{log: &bytes.Buffer{}}
 	if withDB {
@@ -66,7 +66,7 @@ func setup(t *testing.T, cfg Config, withDB bool) *env {
 		e.db = d
 		cfg.DBURL = d.URL
 	}
-	m, err := New(cfg, WithClock(func() time.Time { return time.Unix(ts, 0) }), WithDB(e.db))
+	m, err := New(cfg, append([]Option{WithClock(func() time.Time { return time.Unix(ts, 0) }), WithDB(e.db)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,9 +92,11 @@ func (e *env) lines(t *testing.T) []string {
 	return out
 }
 
-// rows returns the rows of a table as "method|from_tag|to_tag|callid|code|reason|time[|extras]".
+// rows returns the rows of a table as "method|from_tag|to_tag|callid|code|reason|time[|extras]",
+// once the writer has written what was queued.
 func (e *env) rows(t *testing.T, table string, extras ...string) []string {
 	t.Helper()
+	e.m.Flush()
 	cols := append([]string{"method", "from_tag", "to_tag", "callid", "sip_code", "sip_reason", "time"}, extras...)
 	rs, err := e.db.Query("SELECT " + strings.Join(cols, ",") + " FROM " + table + " ORDER BY id")
 	if err != nil {
@@ -535,11 +537,27 @@ func TestOwnDBOpenedFromURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &kemi.Ctx{Msg: request("INVITE", ""), Worker: kemi.NewWorkerState(0), Log: zerolog.Nop(), BranchIdx: -1}
-	if call(t, m, c, "acc_db_request", "200 OK", "acc") != 1 {
-		t.Fatal("insert failed")
+	const n = 300
+	for i := 0; i < n; i++ {
+		if call(t, m, c, "acc_db_request", "200 OK", "acc") != 1 {
+			t.Fatal("insert failed")
+		}
 	}
+	// Close writes what is queued before closing its database
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
+	}
+	d, err := db.Open(cfg.DBURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var got int
+	if err := d.QueryRow("SELECT count(*) FROM acc").Scan(&got); err != nil || got != n {
+		t.Fatalf("%d rows after Close (%v), want %d", got, err, n)
+	}
+	if st := m.Stats(); st.Written != n || st.Failed != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 

@@ -60,7 +60,9 @@ type Config struct {
 	AccSipCodeColumn   string `toml:"acc_sip_code_column"`
 	AccSipReasonColumn string `toml:"acc_sip_reason_column"`
 	AccTimeColumn      string `toml:"acc_time_column"`
-	// DBInsertMode is accepted; every mode inserts synchronously.
+	// DBInsertMode is accepted and ignored: rows are always queued for
+	// the module's background writer, which inserts them in batches
+	// (closest to Kamailio's mode 2, async insert); see writer.go.
 	DBInsertMode int `toml:"db_insert_mode"`
 	// TimeMode: only 0 (the time column alone) is supported.
 	TimeMode int `toml:"time_mode"`

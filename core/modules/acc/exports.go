@@ -17,7 +17,7 @@ func (m *Module) Exports() []kemi.Export {
 		},
 		{
 			Module: "acc", Name: "acc_db_request", Params: kemi.S(2), Ret: kemi.RInt,
-			Doc: "store the current request in the given table; -1 without db_url or on a database error",
+			Doc: "store the current request in the given table (queued, written in the background: later database errors are logged); -1 without db_url or on a bad or missing table",
 			Fn: func(c *kemi.Ctx, a []val.Value) val.Value {
 				return kemi.RetInt(m.DBRequest(c, a[0].S, a[1].S))
 			},

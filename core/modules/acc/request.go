@@ -49,8 +49,13 @@ func (m *Module) LogRequest(c *kemi.Ctx, comment string) int {
 	return 1
 }
 
-// DBRequest is acc_db_request(comment, table): 1, or -1 (bad comment or
-// table, no db_url, database error).
+// DBRequest is acc_db_request(comment, table): 1 once the row is queued
+// for the background writer (Kamailio returns 1 after its insert), or -1:
+// bad comment, bad table name, no db_url, a table or column the INSERT
+// cannot be prepared for, or a failed insert when the row is written
+// synchronously (full queue). A database error met by the writer after
+// the row was queued is logged with the row ("acc: record not stored"),
+// not returned.
 func (m *Module) DBRequest(c *kemi.Ctx, comment, table string) int {
 	r, ok := m.requestRecord(c, comment)
 	if !ok {
