@@ -1,13 +1,18 @@
 /* kemigo's CPython bridge: the only file that calls the CPython C API.
  *
  * Threading model (see ../shared design notes): Py_InitializeEx runs on a
- * dedicated thread that never runs scripts; each worker is a Go goroutine
- * locked to its OS thread, owning one persistent PyThreadState, in its own
- * sub-interpreter (own GIL on 3.12+). The KSR module is multi-phase (PEP
+ * dedicated thread that never runs scripts; each worker is an interpreter
+ * (the main one, or its own sub-interpreter with its own GIL on 3.12+) with
+ * a Go goroutine locked to its OS thread that owns one persistent
+ * PyThreadState. A route may also run inline on the thread that read the
+ * message (kg_attach_here), with a thread state of the worker's
+ * interpreter made for that thread; Go's Worker.mu keeps one thread at a
+ * time in a worker. The KSR module is multi-phase (PEP
  * 489) so every interpreter gets its own copy. */
 #include "bridge.h"
 #include "_cgo_export.h"
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,22 +45,39 @@ static int n_exports, cap_exports;
 static char *helper_source;
 static PyInterpreterState *main_interp;
 
+/* A thread state of a worker's interpreter on another OS thread: routes run
+ * inline on the thread that read the message (kg_attach_here). */
+typedef struct {
+	pthread_t tid;
+	PyThreadState *ts;
+} kg_here;
+#define KG_MAX_HERE 64
+
 struct kg_worker {
 	int id;
 	int mode;
-	PyThreadState *ts;
+	PyThreadState *ts; /* the worker's own thread's */
+	PyInterpreterState *interp;
+	PyThreadState *volatile cur; /* the attached one, for kg_dump_stack */
+	PyObject *helper;            /* the _kemigo module */
+	PyObject *handler;           /* the route handler (object or module) */
+	PyObject *msgtype;           /* Router.msg type of this interpreter */
+	int style3s;
+	/* Touched only by the thread holding the worker (Go's Worker.mu). */
+	kg_here here[KG_MAX_HERE];
+	int nhere;
 };
 
-/* per worker thread */
-static __thread int tls_worker = -1;
-static __thread PyObject *tls_helper;  /* the _kemigo module */
-static __thread PyObject *tls_handler; /* the route handler (object or module) */
-static __thread PyObject *tls_msgtype; /* Router.msg type of this interpreter */
-static __thread int tls_style3s;
+/* The worker attached on this thread (NULL between jobs). */
+static __thread kg_worker *tls_cur;
+#define CUR_ID (tls_cur ? tls_cur->id : -1)
+#define tls_helper (tls_cur->helper)
+#define tls_handler (tls_cur->handler)
+#define tls_msgtype (tls_cur->msgtype)
+#define tls_style3s (tls_cur->style3s)
 static __thread char *tls_err;
 static __thread char *tls_err_file;
 static __thread int tls_err_line;
-static __thread char tls_stylebuf[16];
 /* What this thread runs, for the fatal signal handler: -1 a thread kemigo
  * did not start (Go's own, or one a script started), 0 Go code, 1 Python
  * or C extension code (between a kg_* entry and a call back into Go). */
@@ -156,7 +178,7 @@ static PyObject *kemi_trampoline(PyObject *self, PyObject *const *args, Py_ssize
 	kg_ret r = {0, 0, NULL};
 	sig_atomic_t in_py = tls_in_py;
 	tls_in_py = 0;
-	kgGoCall(tls_worker, (int)id, cargs, np, &r);
+	kgGoCall(CUR_ID, (int)id, cargs, np, &r);
 	tls_in_py = in_py;
 	switch (r.kind) {
 	case 1:
@@ -211,7 +233,7 @@ static PyObject *msg_op(PyObject *self, int op, PyObject *a1, PyObject *a2, PyOb
 	kg_ret r = {0, 0, NULL};
 	sig_atomic_t in_py = tls_in_py;
 	tls_in_py = 0;
-	kgGoMsgOp(tls_worker, m->ctxid, op, (char *)s[0], (int)l[0], (char *)s[1], (int)l[1], (char *)s[2], (int)l[2],
+	kgGoMsgOp(CUR_ID, m->ctxid, op, (char *)s[0], (int)l[0], (char *)s[1], (int)l[1], (char *)s[2], (int)l[2],
 	          a1 != NULL, a2 != NULL, a3 != NULL, &r);
 	tls_in_py = in_py;
 	switch (r.kind) {
@@ -536,7 +558,7 @@ kg_worker *kg_worker_new(int id, int mode, char *err, int errlen) {
 	kg_worker *w = calloc(1, sizeof *w);
 	w->id = id;
 	w->mode = mode;
-	tls_worker = id;
+	tls_cur = w;
 	tls_in_py = 0;
 	PY_ENTER;
 	PyThreadState *tmp = PyThreadState_New(main_interp);
@@ -597,12 +619,15 @@ kg_worker *kg_worker_new(int id, int mode, char *err, int errlen) {
 		PyEval_RestoreThread(ts);
 		w->ts = bind_thread_state(ts);
 	}
+	w->interp = PyThreadState_GetInterpreter(w->ts);
 	if (worker_setup(w, err, errlen) < 0) {
 		PyEval_SaveThread();
+		tls_cur = NULL;
 		PY_LEAVE();
 		return NULL;
 	}
 	PyEval_SaveThread();
+	tls_cur = NULL;
 	PY_LEAVE();
 	return w;
 }
@@ -616,16 +641,58 @@ void kg_worker_free(kg_worker *w) {
 	 * references lets the script's objects be collected. */
 	PY_ENTER;
 	PyEval_RestoreThread(w->ts);
-	Py_CLEAR(tls_handler);
-	Py_CLEAR(tls_helper);
-	Py_CLEAR(tls_msgtype);
+	Py_CLEAR(w->handler);
+	Py_CLEAR(w->helper);
+	Py_CLEAR(w->msgtype);
 	PyEval_SaveThread();
 	PY_LEAVE();
+	/* the thread states of w->here are left with the interpreter */
 	free(w);
 }
 
-void kg_attach(kg_worker *w) { PyEval_RestoreThread(w->ts); }
-void kg_detach(kg_worker *w) { (void)PyEval_SaveThread(); (void)w; }
+void kg_attach(kg_worker *w) {
+	PyEval_RestoreThread(w->ts);
+	w->cur = w->ts;
+	tls_cur = w;
+}
+
+/* Attach w on the calling thread, whatever thread it is: the thread state
+ * of w's interpreter made for this thread (on its first use here) takes
+ * w's GIL. The caller holds the worker, so w->here has one user. Returns
+ * 0 when this thread has no room for one more thread state (the caller
+ * then hands the job to w's own thread). */
+int kg_attach_here(kg_worker *w) {
+	pthread_t self = pthread_self();
+	PyThreadState *ts = NULL;
+	for (int i = 0; i < w->nhere; i++) {
+		if (pthread_equal(w->here[i].tid, self)) {
+			ts = w->here[i].ts;
+			break;
+		}
+	}
+	if (ts == NULL) {
+		if (w->nhere == KG_MAX_HERE)
+			return 0;
+		ts = PyThreadState_New(w->interp);
+		if (ts == NULL)
+			return 0;
+		w->here[w->nhere].tid = self;
+		w->here[w->nhere].ts = ts;
+		w->nhere++;
+	}
+	if (tls_in_py < 0)
+		tls_in_py = 0; /* a Go thread that now runs Python too */
+	PyEval_RestoreThread(ts);
+	w->cur = ts;
+	tls_cur = w;
+	return 1;
+}
+
+void kg_detach(kg_worker *w) {
+	w->cur = NULL;
+	tls_cur = NULL;
+	(void)PyEval_SaveThread();
+}
 
 /* ---- errors */
 static void fetch_error(void) {
@@ -639,7 +706,7 @@ static void fetch_error(void) {
 	if (tb != NULL && v != NULL)
 		PyException_SetTraceback(v, tb);
 	PyObject *res = NULL;
-	if (tls_helper != NULL) {
+	if (tls_cur != NULL && tls_helper != NULL) {
 		PyObject *script = PyObject_CallMethod(tls_helper, "script_path", NULL);
 		if (script == NULL) {
 			PyErr_Clear();
@@ -670,7 +737,7 @@ static void fetch_error(void) {
 const char *kg_last_error(void) { return tls_err ? tls_err : ""; }
 const char *kg_last_error_file(void) { return tls_err_file ? tls_err_file : ""; }
 int kg_last_error_line(void) { return tls_err_line; }
-const char *kg_style(void) { return tls_style3s ? "python3s" : "python3"; }
+const char *kg_style(void) { return tls_cur && tls_style3s ? "python3s" : "python3"; }
 
 /* ---- scripts */
 static int load(const char *path, const char *style, const char *mod_init, const char *child_init, int rank,
@@ -685,7 +752,6 @@ static int load(const char *path, const char *style, const char *mod_init, const
 	PyObject *sty = st ? PyDict_GetItemString(st, "style") : NULL;
 	tls_style3s = sty && PyUnicode_Check(sty) && strcmp(PyUnicode_AsUTF8(sty), "python3s") == 0;
 	Py_XDECREF(st);
-	snprintf(tls_stylebuf, sizeof tls_stylebuf, "%s", tls_style3s ? "python3s" : "python3");
 	return 0;
 }
 
@@ -909,14 +975,19 @@ static void dump_traceback(int fd, PyThreadState *ts) {
 #endif
 
 void kg_dump_stack(kg_worker *w, int fd) {
-	if (w == NULL || w->ts == NULL)
+	if (w == NULL)
+		return;
+	PyThreadState *ts = w->cur; /* the thread running it, if any */
+	if (ts == NULL)
+		ts = w->ts;
+	if (ts == NULL)
 		return;
 #if PY_VERSION_HEX < 0x030D0000
-	_Py_DumpTraceback(fd, w->ts);
+	_Py_DumpTraceback(fd, ts);
 #elif PY_VERSION_HEX < 0x030E0000
-	dump_traceback(fd, w->ts);
+	dump_traceback(fd, ts);
 #elif PY_VERSION_HEX >= 0x030F0000
-	(void)PyUnstable_DumpTraceback(fd, w->ts);
+	(void)PyUnstable_DumpTraceback(fd, ts);
 #else
 	static const char msg[] = "Stack: not available with Python 3.14 (libpython does not export the function)\n";
 	ssize_t k = write(fd, msg, sizeof msg - 1);

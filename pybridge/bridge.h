@@ -40,7 +40,8 @@ void kg_register_export(int id, const char *module, const char *name, const char
 int kg_init(const char *helper_src, char *err, int errlen);
 kg_worker *kg_worker_new(int id, int mode, char *err, int errlen);
 void kg_worker_free(kg_worker *w);
-void kg_attach(kg_worker *w);
+void kg_attach(kg_worker *w);      /* on the worker's own thread */
+int kg_attach_here(kg_worker *w); /* on any thread; 0: no room, not attached */
 void kg_detach(kg_worker *w);
 
 /* With the worker attached: */

@@ -70,6 +70,10 @@ type Options struct {
 	Single     bool     // one worker in the main interpreter (C extensions that refuse sub-interpreters)
 	ExtraPaths []string // prepended to sys.path (libraries, a virtualenv's site-packages)
 	QueueLen   int      // jobs queued per worker before Submit refuses (default 1024)
+	// Queued turns off inline dispatch: every message is handed to its
+	// worker's own thread (the behaviour before inline dispatch; kept for
+	// comparisons and as a fallback).
+	Queued bool
 	// WatchdogTimeout: a worker running one job for longer is logged as
 	// stuck, with its Python stack (watchdog.go); 0 turns the watchdog off.
 	WatchdogTimeout time.Duration
@@ -116,6 +120,17 @@ type Worker struct {
 	// cwMu guards cw against kg_worker_free while the watchdog reads the
 	// worker's stack.
 	cwMu sync.Mutex
+	// mu is held by whoever runs Python in this worker: its own goroutine
+	// for a queued job, or a reader goroutine running a route inline
+	// (Dispatch). One thread at a time per interpreter, as in Kamailio one
+	// message at a time per process.
+	mu sync.Mutex
+	// queued counts jobs sent to jobs and not yet started: Dispatch runs
+	// inline only when none waits, so a worker keeps its messages in order;
+	// Submit refuses beyond QueueLen of them (the running job not counted).
+	queued atomic.Int64
+	// Inline counts jobs run by Dispatch on the caller's thread.
+	Inline atomic.Uint64
 }
 
 var (
@@ -325,15 +340,25 @@ func (w *Worker) run(wid int, ready chan<- error) {
 	}
 	ready <- nil
 	for job := range w.jobs {
+		w.mu.Lock()
+		w.queued.Add(-1) // running now: the worker is held
 		C.kg_attach(cw)
-		w.jobStart.Store(monoNow())
-		w.Busy.Store(true)
-		job(w)
-		w.Busy.Store(false)
-		w.jobStart.Store(0)
+		w.runJob(job)
 		C.kg_detach(cw)
+		w.mu.Unlock()
 	}
+	w.mu.Lock() // no inline job runs any more
 	w.free()
+	w.mu.Unlock()
+}
+
+// runJob runs one job, attached, with the marks the watchdog reads.
+func (w *Worker) runJob(job func(*Worker)) {
+	w.jobStart.Store(monoNow())
+	w.Busy.Store(true)
+	job(w)
+	w.Busy.Store(false)
+	w.jobStart.Store(0)
 }
 
 // ScriptError is a script failure with its location.
@@ -396,12 +421,67 @@ func (e *Engine) Submit(i int, job func(*Worker)) bool {
 	if e.closed {
 		return false
 	}
-	select {
-	case e.workers[i].jobs <- job:
-		return true
-	default:
+	return e.workers[i].enqueue(job, false)
+}
+
+// enqueue sends job to the worker's own thread (e.mu held shared).
+func (w *Worker) enqueue(job func(*Worker), wait bool) bool {
+	if n := w.queued.Add(1); !wait && n > int64(cap(w.jobs)) {
+		w.queued.Add(-1)
 		return false
 	}
+	if wait {
+		w.jobs <- job
+		return true
+	}
+	select {
+	case w.jobs <- job:
+		return true
+	default:
+		w.queued.Add(-1)
+		return false
+	}
+}
+
+// Dispatch runs job on worker i now, on the calling goroutine's thread,
+// when the worker is idle and has nothing queued; else it queues the job
+// as Submit does (false when the queue is full). Running on the thread
+// that read the message spares the wake-up of the worker's thread and
+// the move of the message between threads (the largest cost of a short
+// route); a caller that must keep reading while a route runs long (the
+// UDP readers) has another goroutine reading beside it. placed, when not
+// nil, is called once the job has its place (about to run, queued, or
+// refused), before it runs. Never call it from a job.
+func (e *Engine) Dispatch(i int, job func(*Worker), placed func()) bool {
+	w := e.workers[i]
+	e.mu.RLock()
+	if e.closed || e.opts.Queued || w.queued.Load() != 0 || !w.mu.TryLock() {
+		ok := !e.closed && w.enqueue(job, false)
+		e.mu.RUnlock()
+		if placed != nil {
+			placed()
+		}
+		return ok
+	}
+	// w.mu now keeps the worker alive (its goroutine frees it under w.mu)
+	// and nothing is queued before this job (queued jobs count until they
+	// hold w.mu).
+	e.mu.RUnlock()
+	if placed != nil {
+		placed()
+	}
+	runtime.LockOSThread()
+	if C.kg_attach_here(w.cw) == 0 { // no room for one more thread's state
+		runtime.UnlockOSThread()
+		w.mu.Unlock()
+		return e.Submit(i, job)
+	}
+	w.runJob(job)
+	C.kg_detach(w.cw)
+	runtime.UnlockOSThread()
+	w.Inline.Add(1)
+	w.mu.Unlock()
+	return true
 }
 
 // SubmitWait queues a job for worker i, waiting for room (internal work
@@ -412,7 +492,7 @@ func (e *Engine) SubmitWait(i int, job func(*Worker)) {
 	if e.closed {
 		return
 	}
-	e.workers[i].jobs <- job
+	e.workers[i].enqueue(job, true)
 }
 
 // Run runs job on worker i and waits for it.
@@ -423,7 +503,7 @@ func (e *Engine) Run(i int, job func(*Worker)) {
 		e.mu.RUnlock()
 		return
 	}
-	e.workers[i].jobs <- func(w *Worker) { job(w); close(done) }
+	e.workers[i].enqueue(func(w *Worker) { job(w); close(done) }, true)
 	e.mu.RUnlock()
 	<-done
 }

@@ -1,6 +1,7 @@
 package pybridge
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -231,4 +232,112 @@ func TestParallelWorkers(t *testing.T) {
 	if !busyBoth {
 		t.Fatal("the two workers never ran Python at the same time")
 	}
+}
+
+// Dispatch runs a job on the caller's thread when the worker is free, and
+// queues it behind a busy or backlogged worker: either way one worker's
+// jobs run one at a time and in the order they were dispatched.
+func TestDispatchInlineAndQueued(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		e := newEngine(t, "testdata/basic.py", workers)
+		takeRecords()
+		route := func(w *Worker) {
+			c := ctxFor(t)
+			c.Worker = w.State
+			if r := w.CallRoute(c, "ksr_request_route", ""); r.Status != RouteOK {
+				t.Errorf("route status %d", r.Status)
+			}
+		}
+		// idle worker: inline, and the script's globals are the worker's
+		for i := 0; i < 3; i++ {
+			if !e.Dispatch(0, route, nil) {
+				t.Fatal("dispatch refused")
+			}
+		}
+		if n := e.Workers()[0].Inline.Load(); n != 3 {
+			t.Fatalf("workers=%d: %d jobs ran inline, want 3", workers, n)
+		}
+		if got, want := strings.Join(takeRecords(), " "), "OPTIONS:1:1 OPTIONS:2:1 OPTIONS:3:1"; got != want {
+			t.Fatalf("workers=%d: got %q want %q", workers, got, want)
+		}
+		// an exception inline reports its line, read on the same thread
+		var exc RouteResult
+		e.Dispatch(0, func(w *Worker) { c := ctxFor(t); c.Worker = w.State; exc = w.CallRoute(c, "raises", "") }, nil)
+		if exc.Status != RouteExc || exc.Err == nil || exc.Err.Line != 23 {
+			t.Fatalf("workers=%d: inline exception %+v", workers, exc)
+		}
+		takeRecords()
+
+		// busy worker: the jobs dispatched meanwhile queue, in order
+		release := make(chan struct{})
+		started := make(chan struct{})
+		e.Submit(0, func(w *Worker) { close(started); <-release })
+		<-started
+		var mu sync.Mutex
+		var order []int
+		before := e.Workers()[0].Inline.Load()
+		for i := 0; i < 20; i++ {
+			i := i
+			if !e.Dispatch(0, func(w *Worker) { mu.Lock(); order = append(order, i); mu.Unlock() }, nil) {
+				t.Fatal("dispatch refused")
+			}
+		}
+		close(release)
+		e.Run(0, func(*Worker) {}) // after the queued jobs
+		if n := e.Workers()[0].Inline.Load(); n != before {
+			t.Fatalf("workers=%d: %d jobs ran inline beside a busy worker", workers, n-before)
+		}
+		for i, v := range order {
+			if v != i {
+				t.Fatalf("workers=%d: order %v", workers, order)
+			}
+		}
+		if len(order) != 20 {
+			t.Fatalf("workers=%d: %d of 20 jobs ran", workers, len(order))
+		}
+	}
+}
+
+// Many goroutines dispatching to the same workers at once: every route
+// runs once, one at a time per worker (the script's counter sees no lost
+// update), inline or queued.
+func TestDispatchConcurrent(t *testing.T) {
+	e := newEngine(t, "testdata/basic.py", 2)
+	takeRecords()
+	const per = 50
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				for !e.Dispatch(i%2, func(w *Worker) {
+					c := ctxFor(t)
+					c.Worker = w.State
+					w.CallRoute(c, "ksr_request_route", "")
+				}, nil) {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	e.Run(0, func(*Worker) {})
+	e.Run(1, func(*Worker) {})
+	max := map[string]int{}
+	n := 0
+	for _, r := range takeRecords() {
+		var cnt, rank int
+		if _, err := fmt.Sscanf(r, "OPTIONS:%d:%d", &cnt, &rank); err != nil {
+			t.Fatalf("record %q", r)
+		}
+		n++
+		if k := fmt.Sprint(rank); cnt > max[k] {
+			max[k] = cnt
+		}
+	}
+	if n != 4*per || max["1"] != 2*per || max["2"] != 2*per {
+		t.Fatalf("%d routes, last counters %v; want %d and %d each", n, max, 4*per, 2*per)
+	}
+	t.Logf("inline: %d + %d of %d", e.Workers()[0].Inline.Load(), e.Workers()[1].Inline.Load(), 4*per)
 }

@@ -70,6 +70,11 @@ type Config struct {
 	LogLevel  string   `toml:"log_level"`  // debug, info, warn, error
 	LogFormat string   `toml:"log_format"` // json, console
 	QueueLen  int      `toml:"queue_len"`  // jobs per worker before overload
+	// Dispatch says where a UDP message's route runs: "inline" (default)
+	// on the goroutine that read it when its worker is free, handed to the
+	// worker's own thread otherwise; "queued" always on the worker's own
+	// thread (one more thread wake-up per message; for comparison).
+	Dispatch string `toml:"dispatch"`
 	// SendOnlyTo, when not empty, lists the networks (CIDR, or single
 	// addresses) kemigo may send to; any other destination, and any host
 	// name, is refused and logged. Tests and sandboxes set it to
@@ -226,6 +231,11 @@ func (c *Config) Validate() error {
 	case "", "json", "console":
 	default:
 		return fmt.Errorf("log_format: %q is not json or console", c.LogFormat)
+	}
+	switch c.Dispatch {
+	case "", "inline", "queued":
+	default:
+		return fmt.Errorf("dispatch: %q is not inline or queued", c.Dispatch)
 	}
 	if err := c.JSONRPCS.Validate(); err != nil {
 		return fmt.Errorf("jsonrpcs: %w", err)

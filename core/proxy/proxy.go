@@ -146,6 +146,7 @@ func NewWith(cfg config.Config, log zerolog.Logger, opt Options) (*Proxy, error)
 		Single:          cfg.AppPython3.SingleInterpreter,
 		ExtraPaths:      extra,
 		QueueLen:        cfg.QueueLen,
+		Queued:          cfg.Dispatch == "queued",
 		Table:           p.Table,
 		WatchdogTimeout: watchdog,
 	}, log)
@@ -162,6 +163,7 @@ func (p *Proxy) Start() {
 	p.Mods.HTable.Start()
 	p.Mods.Usrloc.Start()
 	p.Mods.Pike.Start()
+	p.TP.SetUDPReaders(len(p.Engine.Workers()))
 	p.TP.Start(p.onMessage)
 	if p.Cfg.AppPython3.Watch {
 		go p.watchScript(p.stop)
@@ -201,18 +203,28 @@ func (p *Proxy) WorkerFor(callID string) int {
 	return int(maphash.String(p.seed, callID) % uint64(n))
 }
 
-// onMessage runs on a transport reader goroutine: hand off at once.
+// onMessage runs on a transport reader goroutine. A UDP datagram's route
+// runs right there when its worker is free (Dispatch; the UDP socket has
+// other readers for when it is not); a stream's message is handed to the
+// worker's thread, so one slow route never holds a connection's reader.
 func (p *Proxy) onMessage(m *sipmsg.Msg) {
 	p.Received.Add(1)
 	if m.Req != nil {
 		p.Metrics.IncRequest(string(m.Req.Method))
 	}
 	w := p.WorkerFor(m.CallID())
-	if !p.Engine.Submit(w, func(wk *pybridge.Worker) {
+	job := func(wk *pybridge.Worker) {
 		t0 := time.Now()
 		p.Route(wk, m)
 		p.Metrics.AddBusy(wk.ID, time.Since(t0))
-	}) {
+	}
+	var ok bool
+	if m.Proto == "udp" {
+		ok = p.Engine.Dispatch(w, job, m.Placed)
+	} else {
+		ok = p.Engine.Submit(w, job)
+	}
+	if !ok {
 		p.Overloaded.Add(1)
 		p.Metrics.IncOverload()
 		// Overload: answer 503 rather than queueing without bound.

@@ -54,6 +54,10 @@ type Msg struct {
 	DstPort int    // local port ($Rp)
 	Recv    time.Time
 	Replier Replier
+	// Placed, when set, is called once the message has a place in its
+	// worker's order (running, or queued): the UDP readers hold the
+	// socket's order until then, so messages keep their arrival order.
+	Placed func()
 	Faked   bool // the dummy message used outside routes (SPEC §2.3)
 
 	// Routing state.

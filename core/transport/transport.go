@@ -30,6 +30,9 @@ type Socket struct {
 	layer *sip.TransportLayer
 	udp   *net.UDPConn
 	tcp   net.Listener // TCP, and the TCP listener under TLS
+	// UDP: kemigo's readers (udp.go) and the parser they share
+	readers *udpReaders
+	parser  *sip.Parser
 }
 
 // String is Kamailio's socket notation, e.g. "udp:127.0.0.1:5060".
@@ -58,6 +61,7 @@ type Transport struct {
 	// maxHeaders bounds the header fields of a received message (0: no
 	// bound); see SetMaxHeaders.
 	maxHeaders int
+	udpReaders int         // goroutines reading each UDP socket (SetUDPReaders)
 	tlsServer  *tls.Config // nil without a TLS socket
 	streams    streams     // accepted TCP and TLS connections
 	closing    atomic.Bool
@@ -149,19 +153,11 @@ func (h *sipgoLog) Handle(_ context.Context, r slog.Record) error {
 	}
 	r.Attrs(add)
 	if r.Message == "failed to parse" {
-		data := fields["data"]
-		ev := h.t.log.Warn().Str("socket", proto+":"+h.li.addr).Str("error", fields["error"]).Int("bytes", len(data))
+		src := ""
 		if p := h.li.lastUDP.Load(); proto == "udp" && p != nil {
-			ev = ev.Str("src", *p)
+			src = *p
 		}
-		head := data
-		if i := strings.IndexAny(head, "\r\n"); i >= 0 {
-			head = head[:i]
-		}
-		if len(head) > 120 {
-			head = head[:120]
-		}
-		ev.Str("start", strconv.Quote(head)).Msg("malformed SIP message dropped")
+		h.t.logMalformed(proto+":"+h.li.addr, src, fields["data"], fields["error"])
 		return nil
 	}
 	ev := h.t.log.Warn()
@@ -176,6 +172,24 @@ func (h *sipgoLog) Handle(_ context.Context, r slog.Record) error {
 	}
 	ev.Msg("sipgo: " + r.Message)
 	return nil
+}
+
+// logMalformed reports a message that could not be parsed, which is
+// dropped (nothing is answered): its socket, source (UDP), size and the
+// start of its data.
+func (t *Transport) logMalformed(socket, src, data, perr string) {
+	ev := t.log.Warn().Str("socket", socket).Str("error", perr).Int("bytes", len(data))
+	if src != "" {
+		ev = ev.Str("src", src)
+	}
+	head := data
+	if i := strings.IndexAny(head, "\r\n"); i >= 0 {
+		head = head[:i]
+	}
+	if len(head) > 120 {
+		head = head[:120]
+	}
+	ev.Str("start", strconv.Quote(head)).Msg("malformed SIP message dropped")
 }
 
 type discard struct{}
@@ -253,6 +267,7 @@ func New(listens []Listen, aliases []string, tlsCfg TLSConfig, log zerolog.Logge
 			if err == nil && s.Port == 0 {
 				s.Port = s.udp.LocalAddr().(*net.UDPAddr).Port
 			}
+			s.parser = sip.NewParser()
 		case "tcp", "tls":
 			s.tcp, err = net.Listen("tcp", addr)
 			if err == nil && s.Port == 0 {
@@ -295,17 +310,19 @@ func (t *Transport) Start(h Handler) {
 	}
 	for layer, socks := range byLayer {
 		socks := socks
-		layer.OnMessage(func(msg sip.Message) { t.receive(socks, msg) })
+		layer.OnMessage(func(msg sip.Message) { t.receive(socks, msg, nil) })
 	}
 	for _, s := range t.sockets {
 		s := s
+		if s.udp != nil {
+			t.serveUDP(s, byLayer[s.layer])
+			continue
+		}
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
 			var err error
 			switch {
-			case s.udp != nil:
-				err = s.layer.ServeUDP(s.udp)
 			case s.Proto == "tls":
 				err = s.layer.ServeTLS(&streamListener{Listener: tls.NewListener(s.tcp, t.tlsServer), t: t, sock: s})
 			default:
@@ -318,7 +335,7 @@ func (t *Transport) Start(h Handler) {
 	}
 }
 
-func (t *Transport) receive(socks []*Socket, msg sip.Message) {
+func (t *Transport) receive(socks []*Socket, msg sip.Message, placed func()) {
 	proto := strings.ToLower(msg.Transport())
 	var sock *Socket
 	for _, s := range socks {
@@ -346,6 +363,7 @@ func (t *Transport) receive(socks []*Socket, msg sip.Message) {
 	m.Proto, m.SrcIP, m.SrcPort = proto, host, port
 	m.DstIP, m.DstPort = sock.IP, sock.Port
 	m.Replier = t
+	m.Placed = placed
 	if t.tooManyHeaders(m) {
 		return
 	}
