@@ -58,7 +58,7 @@ type Msg struct {
 	// worker's order (running, or queued): the UDP readers hold the
 	// socket's order until then, so messages keep their arrival order.
 	Placed func()
-	Faked   bool // the dummy message used outside routes (SPEC §2.3)
+	Faked  bool // the dummy message used outside routes (SPEC §2.3)
 
 	// Routing state.
 	NewURI      string // rewritten R-URI; "" when unchanged

@@ -37,7 +37,7 @@ type udpReaders struct {
 	// worker's order (sipmsg.Msg.Placed): readers take datagrams off the
 	// socket one at a time, and a 180 read before a 200 is never routed
 	// after it.
-	order sync.Mutex
+	order    sync.Mutex
 	lastRead atomic.Int64 // monoNow of the last datagram read
 	timed    bool         // SO_TIMESTAMPNS is on: datagrams carry their receive time
 }
