@@ -35,6 +35,7 @@ func TestErrors(t *testing.T) {
 		{`listen = ["udp:127.0.0.1:99999"]`, "bad port"},
 		{"[app_python3]\nscript_style = \"lua\"", "script_style"},
 		{"workers = \"x\"", "workers"},
+		{"dispatch = \"threads\"", `dispatch: "threads" is not inline or queued`},
 	} {
 		_, err := Parse(tc.text)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

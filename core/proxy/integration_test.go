@@ -326,3 +326,45 @@ func TestSysExit(t *testing.T) {
 		t.Errorf("Exceptions counter %d, want 0", n)
 	}
 }
+
+// TestDispatchModes: with dispatch "inline" (the default) a UDP keepalive's
+// route runs on the reader's thread and a TCP one is queued for the
+// worker's thread; with "queued" every route runs on the worker's thread.
+// Both answer the same on the wire.
+func TestDispatchModes(t *testing.T) {
+	if _, err := os.Stat(referenceScript); err != nil {
+		t.Skipf("%s not found: install the Debian package \"kamailio\"", referenceScript)
+	}
+	for _, mode := range []string{"inline", "queued"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.AppPython3.Load = referenceScript
+			cfg.Dispatch = mode
+			p, udp, tcp := siptest.StartProxy(t, cfg)
+			inlined := func() (n uint64) {
+				for _, w := range p.Engine.Workers() {
+					n += w.Inline.Load()
+				}
+				return n
+			}
+			for _, proto := range protos {
+				before := inlined()
+				c := siptest.Dial(t, proto, addrs(udp, tcp)[proto])
+				for i := 0; i < 3; i++ {
+					sent := c.Send(siptest.Options)
+					res := c.Expect()
+					siptest.AssertStatus(t, res, 200, "Keepalive")
+					siptest.AssertMatches(t, res, sent)
+				}
+				inline := inlined() - before
+				want := uint64(0)
+				if mode == "inline" && proto == "udp" {
+					want = 3
+				}
+				if inline != want {
+					t.Errorf("%s over %s: %d of 3 routes ran inline, want %d", mode, proto, inline, want)
+				}
+			}
+		})
+	}
+}
