@@ -24,7 +24,7 @@ TESTFLAGS  ?=
 BENCH      ?= .
 BENCHTIME  ?= 1s
 BENCHCOUNT ?= 1
-BENCH_PKGS := ./pybridge/ ./core/proxy/
+BENCH_PKGS := ./pybridge/ ./core/proxy/ ./core/sipmsg/ ./core/pv/
 BENCH_OUT  := bench/out
 
 # apt packages: to build and run, and to run the tests (Go itself is given).

@@ -108,19 +108,36 @@ func BenchmarkRouteCall(b *testing.B) {
 // for the result. empty-job is that hand-off alone.
 func BenchmarkRouteCallQueued(b *testing.B) {
 	e := benchEngine(b, []int{0})
+	benchHandoff(b, e, func(job func(*Worker)) { e.Run(0, job) })
+}
+
+// BenchmarkRouteCallInline is the same through Dispatch on an idle worker:
+// the job runs on the calling goroutine's thread (lock the OS thread,
+// attach the worker's interpreter with this thread's state, run, detach),
+// with no other thread woken.
+func BenchmarkRouteCallInline(b *testing.B) {
+	e := benchEngine(b, []int{0})
+	benchHandoff(b, e, func(job func(*Worker)) { e.Dispatch(0, job, nil, false) })
+	if e.Workers()[0].Inline.Load() == 0 {
+		b.Fatal("no job ran inline")
+	}
+}
+
+// benchHandoff runs an empty job, then an empty route call, through run.
+func benchHandoff(b *testing.B, e *Engine, run func(job func(*Worker))) {
 	var c *kemi.Ctx
 	e.Run(0, func(w *Worker) { c = benchCtx(b, w) })
 	b.Run("empty-job", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			e.Run(0, func(w *Worker) {})
+			run(func(w *Worker) {})
 		}
 	})
 	b.Run("ksr=0", func(b *testing.B) {
 		b.ReportAllocs()
 		var r RouteResult
 		for i := 0; i < b.N; i++ {
-			e.Run(0, func(w *Worker) { r = w.CallRoute(c, "r0", "") })
+			run(func(w *Worker) { r = w.CallRoute(c, "r0", "") })
 		}
 		b.StopTimer()
 		if r.Status != RouteOK {

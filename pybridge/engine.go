@@ -69,7 +69,12 @@ type Options struct {
 	Workers    int      // 0: 1 on Python 3.11, NumCPU on 3.12+
 	Single     bool     // one worker in the main interpreter (C extensions that refuse sub-interpreters)
 	ExtraPaths []string // prepended to sys.path (libraries, a virtualenv's site-packages)
-	QueueLen   int      // jobs queued per worker before Submit refuses (default 1024)
+	// QueueLen is how many jobs may wait per worker before Submit and
+	// Dispatch refuse a new one (default 1024); jobs of in-dialog traffic
+	// (SubmitInDialog, Dispatch with inDialog) may use a reserve of
+	// DialogReserve-1 times as many more, so an overload sheds new calls
+	// and registrations, not the BYEs, ACKs and replies of calls going on.
+	QueueLen int
 	// Queued turns off inline dispatch: every message is handed to its
 	// worker's own thread (the behaviour before inline dispatch; kept for
 	// comparisons and as a fallback).
@@ -302,7 +307,7 @@ func (e *Engine) startWorker(idx int) (*Worker, error) {
 	w := &Worker{
 		ID:     idx,
 		eng:    e,
-		jobs:   make(chan func(*Worker), e.opts.QueueLen),
+		jobs:   make(chan func(*Worker), e.opts.QueueLen*DialogReserve),
 		State:  kemi.NewWorkerState(idx),
 		cnames: map[string]*C.char{},
 		done:   make(chan struct{}),
@@ -414,23 +419,42 @@ func (w *Worker) Load(script string) error { return w.load(script) }
 // Style returns "python3" or "python3s" for the loaded script (worker attached).
 func (w *Worker) Style() string { return C.GoString(C.kg_style()) }
 
-// Submit queues a job for worker i; false when its queue is full.
-func (e *Engine) Submit(i int, job func(*Worker)) bool {
+// DialogReserve: in-dialog jobs may fill a worker's queue up to
+// DialogReserve × QueueLen.
+const DialogReserve = 4
+
+// Submit queues a job for worker i; false when QueueLen jobs wait already.
+func (e *Engine) Submit(i int, job func(*Worker)) bool { return e.submit(i, job, false) }
+
+// SubmitInDialog is Submit for in-dialog traffic (requests with a To tag,
+// ACKs, replies), which may use the queue's reserve.
+func (e *Engine) SubmitInDialog(i int, job func(*Worker)) bool { return e.submit(i, job, true) }
+
+func (e *Engine) submit(i int, job func(*Worker), inDialog bool) bool {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
 		return false
 	}
-	return e.workers[i].enqueue(job, false)
+	return e.workers[i].enqueue(job, e.limit(inDialog))
 }
 
-// enqueue sends job to the worker's own thread (e.mu held shared).
-func (w *Worker) enqueue(job func(*Worker), wait bool) bool {
-	if n := w.queued.Add(1); !wait && n > int64(cap(w.jobs)) {
+// limit is how many queued jobs a new one may find (0: no limit, wait).
+func (e *Engine) limit(inDialog bool) int64 {
+	if inDialog {
+		return int64(e.opts.QueueLen * DialogReserve)
+	}
+	return int64(e.opts.QueueLen)
+}
+
+// enqueue sends job to the worker's own thread (e.mu held shared) unless
+// limit jobs wait already; limit 0 waits for room instead.
+func (w *Worker) enqueue(job func(*Worker), limit int64) bool {
+	if n := w.queued.Add(1); limit > 0 && n > limit {
 		w.queued.Add(-1)
 		return false
 	}
-	if wait {
+	if limit == 0 {
 		w.jobs <- job
 		return true
 	}
@@ -451,12 +475,13 @@ func (w *Worker) enqueue(job func(*Worker), wait bool) bool {
 // route); a caller that must keep reading while a route runs long (the
 // UDP readers) has another goroutine reading beside it. placed, when not
 // nil, is called once the job has its place (about to run, queued, or
-// refused), before it runs. Never call it from a job.
-func (e *Engine) Dispatch(i int, job func(*Worker), placed func()) bool {
+// refused), before it runs. inDialog jobs may use the queue's reserve
+// (SubmitInDialog). Never call it from a job.
+func (e *Engine) Dispatch(i int, job func(*Worker), placed func(), inDialog bool) bool {
 	w := e.workers[i]
 	e.mu.RLock()
 	if e.closed || e.opts.Queued || w.queued.Load() != 0 || !w.mu.TryLock() {
-		ok := !e.closed && w.enqueue(job, false)
+		ok := !e.closed && w.enqueue(job, e.limit(inDialog))
 		e.mu.RUnlock()
 		if placed != nil {
 			placed()
@@ -474,7 +499,7 @@ func (e *Engine) Dispatch(i int, job func(*Worker), placed func()) bool {
 	if C.kg_attach_here(w.cw) == 0 { // no room for one more thread's state
 		runtime.UnlockOSThread()
 		w.mu.Unlock()
-		return e.Submit(i, job)
+		return e.submit(i, job, inDialog)
 	}
 	w.runJob(job)
 	C.kg_detach(w.cw)
@@ -492,7 +517,7 @@ func (e *Engine) SubmitWait(i int, job func(*Worker)) {
 	if e.closed {
 		return
 	}
-	e.workers[i].enqueue(job, true)
+	e.workers[i].enqueue(job, 0)
 }
 
 // Run runs job on worker i and waits for it.
@@ -503,7 +528,7 @@ func (e *Engine) Run(i int, job func(*Worker)) {
 		e.mu.RUnlock()
 		return
 	}
-	e.workers[i].enqueue(func(w *Worker) { job(w); close(done) }, true)
+	e.workers[i].enqueue(func(w *Worker) { job(w); close(done) }, 0)
 	e.mu.RUnlock()
 	<-done
 }

@@ -250,7 +250,7 @@ func TestDispatchInlineAndQueued(t *testing.T) {
 		}
 		// idle worker: inline, and the script's globals are the worker's
 		for i := 0; i < 3; i++ {
-			if !e.Dispatch(0, route, nil) {
+			if !e.Dispatch(0, route, nil, false) {
 				t.Fatal("dispatch refused")
 			}
 		}
@@ -262,7 +262,7 @@ func TestDispatchInlineAndQueued(t *testing.T) {
 		}
 		// an exception inline reports its line, read on the same thread
 		var exc RouteResult
-		e.Dispatch(0, func(w *Worker) { c := ctxFor(t); c.Worker = w.State; exc = w.CallRoute(c, "raises", "") }, nil)
+		e.Dispatch(0, func(w *Worker) { c := ctxFor(t); c.Worker = w.State; exc = w.CallRoute(c, "raises", "") }, nil, false)
 		if exc.Status != RouteExc || exc.Err == nil || exc.Err.Line != 23 {
 			t.Fatalf("workers=%d: inline exception %+v", workers, exc)
 		}
@@ -278,7 +278,7 @@ func TestDispatchInlineAndQueued(t *testing.T) {
 		before := e.Workers()[0].Inline.Load()
 		for i := 0; i < 20; i++ {
 			i := i
-			if !e.Dispatch(0, func(w *Worker) { mu.Lock(); order = append(order, i); mu.Unlock() }, nil) {
+			if !e.Dispatch(0, func(w *Worker) { mu.Lock(); order = append(order, i); mu.Unlock() }, nil, false) {
 				t.Fatal("dispatch refused")
 			}
 		}
@@ -315,7 +315,7 @@ func TestDispatchConcurrent(t *testing.T) {
 					c := ctxFor(t)
 					c.Worker = w.State
 					w.CallRoute(c, "ksr_request_route", "")
-				}, nil) {
+				}, nil, false) {
 					time.Sleep(time.Millisecond)
 				}
 			}

@@ -75,6 +75,11 @@ type Config struct {
 	// worker's own thread otherwise; "queued" always on the worker's own
 	// thread (one more thread wake-up per message; for comparison).
 	Dispatch string `toml:"dispatch"`
+	// MaxBuffer is the receive buffer asked for each UDP socket, in bytes
+	// (Kamailio's maxbuffer; the kernel caps it at net.core.rmem_max). A
+	// larger one absorbs a burst, e.g. after the host stalled the VM;
+	// 0 keeps the kernel's default.
+	MaxBuffer int `toml:"maxbuffer"`
 	// SendOnlyTo, when not empty, lists the networks (CIDR, or single
 	// addresses) kemigo may send to; any other destination, and any host
 	// name, is refused and logged. Tests and sandboxes set it to
@@ -117,6 +122,10 @@ func Default() Config {
 		LogLevel:  "info",
 		LogFormat: "json",
 		QueueLen:  1024,
+		// Kamailio probes up to 256 KiB; kemigo asks for 1 MiB (one
+		// reader per worker drains the socket where Kamailio has one
+		// receiver process per child).
+		MaxBuffer: 1 << 20,
 		// Kamailio has no such limit (its parser is lazy); 256 is far above
 		// what real traffic carries (Via and Record-Route grow with the
 		// hops, bounded by Max-Forwards 70).
@@ -231,6 +240,9 @@ func (c *Config) Validate() error {
 	case "", "json", "console":
 	default:
 		return fmt.Errorf("log_format: %q is not json or console", c.LogFormat)
+	}
+	if c.MaxBuffer < 0 {
+		return fmt.Errorf("maxbuffer: %d is negative", c.MaxBuffer)
 	}
 	switch c.Dispatch {
 	case "", "inline", "queued":

@@ -387,3 +387,55 @@ func TestKSRFromScriptThreadProxy(t *testing.T) {
 		t.Errorf("got %q\nwant %q", e.Message(), want)
 	}
 }
+
+// faultInDialog is faultOptions inside a dialog (a To tag).
+var faultInDialog = strings.Replace(faultOptions, "To: <sip:${server}>", "To: <sip:${server}>;tag=in-dialog", 1)
+
+// TestOverloadKeepsDialogs: behind a stuck worker, new requests get 503
+// once queue_len of them wait, while in-dialog requests still find room
+// (up to 4 × queue_len): an overload refuses new calls, not the BYEs of the
+// calls going on. When the worker is free again every accepted request is
+// served.
+func TestOverloadKeepsDialogs(t *testing.T) {
+	cfg := faultsConfig()
+	cfg.Workers = 1
+	cfg.QueueLen = 4
+	p, udp, _ := siptest.StartProxy(t, cfg)
+	flag := filepath.Join(t.TempDir(), "unstick")
+	c := siptest.Dial(t, "udp", udp)
+	options(c, "loop", "flag", flag, "call_id", callIDFor(t, p, 0))
+	for wait := time.Now(); !p.Engine.Workers()[0].Busy.Load(); time.Sleep(time.Millisecond) {
+		if time.Since(wait) > 5*time.Second {
+			t.Fatal("the loop did not start")
+		}
+	}
+	for i := 0; i < cfg.QueueLen; i++ { // fill the queue of new requests
+		options(c, "ok", "call_id", callIDFor(t, p, 0))
+	}
+	for i := 0; i < 2; i++ { // no room: 503
+		options(c, "ok", "call_id", callIDFor(t, p, 0))
+		res := c.Expect()
+		siptest.AssertStatus(t, res, 503, "Service Unavailable")
+		siptest.AssertHeader(t, res, "Retry-After", "5")
+	}
+	const dialogs = 3 * 4 // 3 × queue_len more
+	for i := 0; i < dialogs; i++ {
+		c.Send(faultInDialog, "what", "ok", "flag", "-", "sleep", "0", "call_id", callIDFor(t, p, 0))
+	}
+	c.ExpectNone(300 * time.Millisecond) // all queued, none refused
+	if got := p.Overloaded.Load(); got != 2 {
+		t.Errorf("%d requests refused, want the 2 new ones", got)
+	}
+	if err := os.WriteFile(flag, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]int{}
+	for i := 0; i < 1+cfg.QueueLen+dialogs; i++ {
+		res := c.Expect()
+		codes[strconv.Itoa(res.StatusCode)+" "+res.Reason]++
+	}
+	c.ExpectNone(200 * time.Millisecond)
+	if codes["200 Unstuck"] != 1 || codes["200 Handled"] != cfg.QueueLen+dialogs || len(codes) != 2 {
+		t.Errorf("replies %v, want 1 Unstuck and %d Handled", codes, cfg.QueueLen+dialogs)
+	}
+}

@@ -164,6 +164,7 @@ func (p *Proxy) Start() {
 	p.Mods.Usrloc.Start()
 	p.Mods.Pike.Start()
 	p.TP.SetUDPReaders(len(p.Engine.Workers()))
+	p.TP.SetUDPBuffer(p.Cfg.MaxBuffer)
 	p.TP.Start(p.onMessage)
 	if p.Cfg.AppPython3.Watch {
 		go p.watchScript(p.stop)
@@ -218,10 +219,17 @@ func (p *Proxy) onMessage(m *sipmsg.Msg) {
 		p.Route(wk, m)
 		p.Metrics.AddBusy(wk.ID, time.Since(t0))
 	}
+	// In-dialog traffic may use the queue's reserve: an overload sheds new
+	// calls and registrations, not the BYEs, ACKs and replies of the calls
+	// already up (a 503 to a BYE leaves a call half up).
+	inDialog := m.Req == nil || m.Req.Method == sip.ACK || m.HasToTag()
 	var ok bool
-	if m.Proto == "udp" {
-		ok = p.Engine.Dispatch(w, job, m.Placed)
-	} else {
+	switch {
+	case m.Proto == "udp":
+		ok = p.Engine.Dispatch(w, job, m.Placed, inDialog)
+	case inDialog:
+		ok = p.Engine.SubmitInDialog(w, job)
+	default:
 		ok = p.Engine.Submit(w, job)
 	}
 	if !ok {

@@ -70,3 +70,39 @@ func BenchmarkHeaderLookup(b *testing.B) {
 		}
 	}
 }
+
+// benchInvite is an INVITE as a UA sends it, with an SDP body (about 900
+// bytes).
+const benchInvite = "INVITE sip:bob@127.0.0.1 SIP/2.0\r\n" +
+	"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-524287-1---4f5b1c;rport\r\n" +
+	"Max-Forwards: 70\r\n" +
+	"Contact: <sip:alice@127.0.0.1:5070;transport=udp>\r\n" +
+	"To: <sip:bob@127.0.0.1>\r\n" +
+	"From: \"Alice\" <sip:alice@127.0.0.1>;tag=8a1b2c3d\r\n" +
+	"Call-ID: 7f3e2a1b9c8d7e6f@127.0.0.1\r\n" +
+	"CSeq: 2 INVITE\r\n" +
+	"Allow: INVITE, ACK, CANCEL, BYE, NOTIFY, REFER, MESSAGE, OPTIONS, INFO, SUBSCRIBE\r\n" +
+	"Content-Type: application/sdp\r\n" +
+	"Proxy-Authorization: Digest username=\"alice\",realm=\"127.0.0.1\",nonce=\"ZGVhZGJlZWY=\",uri=\"sip:bob@127.0.0.1\",response=\"0123456789abcdef0123456789abcdef\",algorithm=MD5\r\n" +
+	"User-Agent: kemigo-bench\r\n" +
+	"Allow-Events: presence, kpml, talk\r\n" +
+	"Content-Length: 201\r\n\r\n" +
+	"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+	"m=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n" +
+	"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n"
+
+// BenchmarkParse is one received INVITE made into a Msg (sipgo's parser
+// and kemigo's wrapping).
+func BenchmarkParse(b *testing.B) {
+	raw := []byte(benchInvite)
+	if _, err := Parse(raw); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for i := 0; i < b.N; i++ {
+		if _, err := Parse(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

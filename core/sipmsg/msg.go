@@ -133,6 +133,17 @@ func (m *Msg) CallID() string {
 	return ""
 }
 
+// HasToTag reports whether the To header has a tag: an in-dialog request.
+func (m *Msg) HasToTag() bool {
+	for _, h := range allHeaders(m.SIP()) {
+		if to, ok := h.(*sip.ToHeader); ok {
+			tag, _ := to.Params.Get("tag")
+			return tag != ""
+		}
+	}
+	return false
+}
+
 // RURI returns the current R-URI as a string (the rewritten one when set).
 func (m *Msg) RURI() string {
 	if m.Req == nil {

@@ -62,6 +62,7 @@ type Transport struct {
 	// bound); see SetMaxHeaders.
 	maxHeaders int
 	udpReaders int         // goroutines reading each UDP socket (SetUDPReaders)
+	udpBuffer  int         // SO_RCVBUF asked for each UDP socket (SetUDPBuffer)
 	tlsServer  *tls.Config // nil without a TLS socket
 	streams    streams     // accepted TCP and TLS connections
 	closing    atomic.Bool

@@ -50,10 +50,20 @@ func monoNow() int64 { return int64(time.Since(monoEpoch)) }
 // one; the proxy gives its worker count). Call it before Start.
 func (t *Transport) SetUDPReaders(n int) { t.udpReaders = max(n, 1) }
 
+// SetUDPBuffer asks for a receive buffer of n bytes on each UDP socket
+// ([core] maxbuffer; the kernel caps it at net.core.rmem_max; 0 leaves
+// the default). Call it before Start.
+func (t *Transport) SetUDPBuffer(n int) { t.udpBuffer = n }
+
 // serveUDP starts the readers of a UDP socket and the watch that adds one
 // when they are all held up.
 func (t *Transport) serveUDP(s *Socket, socks []*Socket) {
 	r := &udpReaders{min: t.udpReaders, max: t.udpReaders + 1}
+	if t.udpBuffer > 0 {
+		if err := s.udp.SetReadBuffer(t.udpBuffer); err != nil {
+			t.log.Warn().Err(err).Str("socket", s.String()).Int("maxbuffer", t.udpBuffer).Msg("UDP receive buffer not set")
+		}
+	}
 	if rc, err := s.udp.SyscallConn(); err == nil {
 		_ = rc.Control(func(fd uintptr) {
 			r.timed = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1) == nil
