@@ -217,6 +217,11 @@ func benchUDPRoundTrip(b *testing.B, port int) {
 // with this proxy in Record-Route: the forwarding path of a routing script.
 const benchRelayScript = `import KSR
 
+
+def mod_init():
+    return kamailio()
+
+
 class kamailio:
     def __init__(self):
         pass

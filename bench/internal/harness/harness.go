@@ -358,10 +358,15 @@ func (r SippRun) Run(ctx context.Context, name string) (SippResult, error) {
 		}
 		r.Port = port
 	}
+	// -rtt_freq: SIPp keeps that many response times and writes them in
+	// one go, in its event loop: 1 000 000 (10 MB, written after 500 000
+	// calls of the soak) stalled it for 1.4 s, which the proxy saw as a
+	// burst (soaks 3 and 4, docs/RELIABILITY.md); 20 000 writes ~200 KB
+	// at a time.
 	args := []string{"sipp", r.Target, "-sf", r.Scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(r.Port),
 		"-r", strconv.FormatFloat(r.Rate, 'f', -1, 64), "-rp", "1000", "-m", strconv.Itoa(r.Calls),
 		"-nostdin", "-trace_stat", "-stf", stat, "-fd", "1", "-trace_counts", "-trace_err",
-		"-error_file", filepath.Join(r.Dir, name+"_errors.log"), "-trace_rtt", "-rtt_freq", "1000000"}
+		"-error_file", filepath.Join(r.Dir, name+"_errors.log"), "-trace_rtt", "-rtt_freq", "20000"}
 	if r.Limit > 0 {
 		args = append(args, "-l", strconv.Itoa(r.Limit))
 	}
