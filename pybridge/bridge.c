@@ -71,10 +71,6 @@ struct kg_worker {
 /* The worker attached on this thread (NULL between jobs). */
 static __thread kg_worker *tls_cur;
 #define CUR_ID (tls_cur ? tls_cur->id : -1)
-#define tls_helper (tls_cur->helper)
-#define tls_handler (tls_cur->handler)
-#define tls_msgtype (tls_cur->msgtype)
-#define tls_style3s (tls_cur->style3s)
 static __thread char *tls_err;
 static __thread char *tls_err_file;
 static __thread int tls_err_line;
@@ -516,16 +512,16 @@ static int worker_setup(kg_worker *w, char *err, int errlen) {
 	PyObject *ksr = PyImport_ImportModule("KSR");
 	if (ksr == NULL)
 		goto fail;
-	tls_msgtype = PyObject_GetAttrString(ksr, "_msgtype");
+	w->msgtype = PyObject_GetAttrString(ksr, "_msgtype");
 	Py_DECREF(ksr);
-	if (tls_msgtype == NULL)
+	if (w->msgtype == NULL)
 		goto fail;
 	PyObject *code = Py_CompileString(helper_source, "<kemigo>", Py_file_input);
 	if (code == NULL)
 		goto fail;
-	tls_helper = PyImport_ExecCodeModule("_kemigo", code);
+	w->helper = PyImport_ExecCodeModule("_kemigo", code);
 	Py_DECREF(code);
-	if (tls_helper == NULL)
+	if (w->helper == NULL)
 		goto fail;
 	return 0;
 fail:
@@ -706,13 +702,13 @@ static void fetch_error(void) {
 	if (tb != NULL && v != NULL)
 		PyException_SetTraceback(v, tb);
 	PyObject *res = NULL;
-	if (tls_cur != NULL && tls_helper != NULL) {
-		PyObject *script = PyObject_CallMethod(tls_helper, "script_path", NULL);
+	if (tls_cur != NULL && tls_cur->helper != NULL) {
+		PyObject *script = PyObject_CallMethod(tls_cur->helper, "script_path", NULL);
 		if (script == NULL) {
 			PyErr_Clear();
 			script = PyUnicode_FromString("");
 		}
-		res = PyObject_CallMethod(tls_helper, "format_exc", "OOOO", t, v ? v : Py_None, tb ? tb : Py_None, script);
+		res = PyObject_CallMethod(tls_cur->helper, "format_exc", "OOOO", t, v ? v : Py_None, tb ? tb : Py_None, script);
 		Py_XDECREF(script);
 	}
 	if (res != NULL && PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 3) {
@@ -737,28 +733,28 @@ static void fetch_error(void) {
 const char *kg_last_error(void) { return tls_err ? tls_err : ""; }
 const char *kg_last_error_file(void) { return tls_err_file ? tls_err_file : ""; }
 int kg_last_error_line(void) { return tls_err_line; }
-const char *kg_style(void) { return tls_cur && tls_style3s ? "python3s" : "python3"; }
+const char *kg_style(void) { return tls_cur && tls_cur->style3s ? "python3s" : "python3"; }
 
 /* ---- scripts */
 static int load(const char *path, const char *style, const char *mod_init, const char *child_init, int rank,
                 const char *extra_paths) {
-	PyObject *h = PyObject_CallMethod(tls_helper, "load", "ssssis", path, style, mod_init, child_init, rank, extra_paths);
+	PyObject *h = PyObject_CallMethod(tls_cur->helper, "load", "ssssis", path, style, mod_init, child_init, rank, extra_paths);
 	if (h == NULL) {
 		fetch_error();
 		return -1;
 	}
-	Py_XSETREF(tls_handler, h);
-	PyObject *st = PyObject_GetAttrString(tls_helper, "_state");
+	Py_XSETREF(tls_cur->handler, h);
+	PyObject *st = PyObject_GetAttrString(tls_cur->helper, "_state");
 	PyObject *sty = st ? PyDict_GetItemString(st, "style") : NULL;
-	tls_style3s = sty && PyUnicode_Check(sty) && strcmp(PyUnicode_AsUTF8(sty), "python3s") == 0;
+	tls_cur->style3s = sty && PyUnicode_Check(sty) && strcmp(PyUnicode_AsUTF8(sty), "python3s") == 0;
 	Py_XDECREF(st);
 	return 0;
 }
 
 static int has_route(const char *name) {
-	if (tls_handler == NULL)
+	if (tls_cur->handler == NULL)
 		return 0;
-	PyObject *fn = PyObject_GetAttrString(tls_handler, name);
+	PyObject *fn = PyObject_GetAttrString(tls_cur->handler, name);
 	if (fn == NULL) {
 		PyErr_Clear();
 		return 0;
@@ -771,7 +767,7 @@ static int has_route(const char *name) {
 /* Run a helper function of _kemigo with string args; *out gets a malloc'd
  * str() of the result. Used by the check and test tools, not on the hot path. */
 static int run_helper(const char *fn, const char *a1, const char *a2, long long n, char **out) {
-	PyObject *r = PyObject_CallMethod(tls_helper, fn, "ssL", a1, a2, n);
+	PyObject *r = PyObject_CallMethod(tls_cur->helper, fn, "ssL", a1, a2, n);
 	if (r == NULL) {
 		fetch_error();
 		return -1;
@@ -792,9 +788,9 @@ static int run_helper(const char *fn, const char *a1, const char *a2, long long 
  * as an error (Go does that from the KG_MISSING result). */
 static int call_route(const char *name, uint64_t ctxid, const char *param, int strict) {
 	(void)strict;
-	if (tls_handler == NULL)
+	if (tls_cur->handler == NULL)
 		return KG_MISSING;
-	PyObject *fn = PyObject_GetAttrString(tls_handler, name);
+	PyObject *fn = PyObject_GetAttrString(tls_cur->handler, name);
 	if (fn == NULL) {
 		PyErr_Clear();
 		return KG_MISSING;
@@ -803,7 +799,7 @@ static int call_route(const char *name, uint64_t ctxid, const char *param, int s
 		Py_DECREF(fn);
 		return KG_MISSING;
 	}
-	kg_msg *msg = PyObject_New(kg_msg, (PyTypeObject *)tls_msgtype);
+	kg_msg *msg = PyObject_New(kg_msg, (PyTypeObject *)tls_cur->msgtype);
 	if (msg == NULL) {
 		Py_DECREF(fn);
 		fetch_error();
@@ -812,10 +808,10 @@ static int call_route(const char *name, uint64_t ctxid, const char *param, int s
 	msg->ctxid = ctxid;
 	PyObject *res;
 	int nargs = param ? 2 : 1;
-	if (tls_style3s) {
+	if (tls_cur->style3s) {
 		/* app_python3s callbacks take no msg; kemigo passes it when the
 		 * function accepts one */
-		PyObject *n = PyObject_CallMethod(tls_helper, "nargs", "O", fn);
+		PyObject *n = PyObject_CallMethod(tls_cur->helper, "nargs", "O", fn);
 		long want = n ? PyLong_AsLong(n) : 0;
 		Py_XDECREF(n);
 		PyErr_Clear();

@@ -133,15 +133,14 @@ func (m *Msg) CallID() string {
 	return ""
 }
 
-// HasToTag reports whether the To header has a tag: an in-dialog request.
+// HasToTag reports whether a request's To header has a tag: an in-dialog
+// request.
 func (m *Msg) HasToTag() bool {
-	for _, h := range allHeaders(m.SIP()) {
-		if to, ok := h.(*sip.ToHeader); ok {
-			tag, _ := to.Params.Get("tag")
-			return tag != ""
-		}
+	if m.Req == nil || m.Req.To() == nil {
+		return false
 	}
-	return false
+	tag, _ := m.Req.To().Params.Get("tag")
+	return tag != ""
 }
 
 // RURI returns the current R-URI as a string (the rewritten one when set).

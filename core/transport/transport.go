@@ -311,12 +311,12 @@ func (t *Transport) Start(h Handler) {
 	}
 	for layer, socks := range byLayer {
 		socks := socks
-		layer.OnMessage(func(msg sip.Message) { t.receive(socks, msg, nil) })
+		layer.OnMessage(func(msg sip.Message) { t.receive(socks, msg) })
 	}
 	for _, s := range t.sockets {
 		s := s
 		if s.udp != nil {
-			t.serveUDP(s, byLayer[s.layer])
+			t.serveUDP(s)
 			continue
 		}
 		t.wg.Add(1)
@@ -336,7 +336,9 @@ func (t *Transport) Start(h Handler) {
 	}
 }
 
-func (t *Transport) receive(socks []*Socket, msg sip.Message, placed func()) {
+// receive takes a message sipgo read from a stream: its socket among the
+// layer's, and its source from sipgo's "host:port".
+func (t *Transport) receive(socks []*Socket, msg sip.Message) {
 	proto := strings.ToLower(msg.Transport())
 	var sock *Socket
 	for _, s := range socks {
@@ -347,6 +349,17 @@ func (t *Transport) receive(socks []*Socket, msg sip.Message, placed func()) {
 	if sock == nil {
 		return
 	}
+	host, port, err := sip.ParseAddr(msg.Source())
+	if err != nil {
+		t.log.Warn().Str("source", msg.Source()).Msg("message with unparsable source dropped")
+		return
+	}
+	t.deliver(sock, msg, host, port, nil)
+}
+
+// deliver wraps a parsed message received on sock from host:port and
+// hands it to the handler (placed: see sipmsg.Msg.Placed).
+func (t *Transport) deliver(sock *Socket, msg sip.Message, host string, port int, placed func()) {
 	var m *sipmsg.Msg
 	switch v := msg.(type) {
 	case *sip.Request:
@@ -356,12 +369,7 @@ func (t *Transport) receive(socks []*Socket, msg sip.Message, placed func()) {
 	default:
 		return
 	}
-	host, port, err := sip.ParseAddr(msg.Source())
-	if err != nil {
-		t.log.Warn().Str("source", msg.Source()).Msg("message with unparsable source dropped")
-		return
-	}
-	m.Proto, m.SrcIP, m.SrcPort = proto, host, port
+	m.Proto, m.SrcIP, m.SrcPort = sock.Proto, host, port
 	m.DstIP, m.DstPort = sock.IP, sock.Port
 	m.Replier = t
 	m.Placed = placed

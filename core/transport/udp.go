@@ -57,7 +57,7 @@ func (t *Transport) SetUDPBuffer(n int) { t.udpBuffer = n }
 
 // serveUDP starts the readers of a UDP socket and the watch that adds one
 // when they are all held up.
-func (t *Transport) serveUDP(s *Socket, socks []*Socket) {
+func (t *Transport) serveUDP(s *Socket) {
 	r := &udpReaders{min: t.udpReaders, max: t.udpReaders + 1}
 	if t.udpBuffer > 0 {
 		if err := s.udp.SetReadBuffer(t.udpBuffer); err != nil {
@@ -72,7 +72,7 @@ func (t *Transport) serveUDP(s *Socket, socks []*Socket) {
 	r.lastRead.Store(monoNow())
 	s.readers = r
 	for i := 0; i < r.min; i++ {
-		t.startUDPReader(s, socks, false)
+		t.startUDPReader(s, false)
 	}
 	t.wg.Add(1)
 	go func() {
@@ -84,24 +84,24 @@ func (t *Transport) serveUDP(s *Socket, socks []*Socket) {
 				return
 			}
 			if r.waiting.Load() == 0 && monoNow()-r.lastRead.Load() >= int64(udpStallAfter) {
-				t.startUDPReader(s, socks, true)
+				t.startUDPReader(s, true)
 			}
 		}
 	}()
 }
 
-func (t *Transport) startUDPReader(s *Socket, socks []*Socket, extra bool) {
+func (t *Transport) startUDPReader(s *Socket, extra bool) {
 	r := s.readers
 	if n := r.running.Add(1); extra && int(n) > r.max {
 		r.running.Add(-1)
 		return
 	}
 	t.wg.Add(1)
-	go t.readUDP(s, socks, extra)
+	go t.readUDP(s, extra)
 }
 
 // readUDP is one reader of a UDP socket.
-func (t *Transport) readUDP(s *Socket, socks []*Socket, extra bool) {
+func (t *Transport) readUDP(s *Socket, extra bool) {
 	r := s.readers
 	defer t.wg.Done()
 	defer r.running.Add(-1)
@@ -140,9 +140,9 @@ func (t *Transport) readUDP(s *Socket, socks []*Socket, extra bool) {
 			}
 		}
 		if late && int(r.running.Load()) < r.max {
-			t.startUDPReader(s, socks, true)
+			t.startUDPReader(s, true)
 		}
-		t.datagram(s, socks, buf[:n], src, placed)
+		t.datagram(s, buf[:n], src, placed)
 		placed() // dropped, or a handler that does not place
 		if extra && !late && r.waiting.Load() > 0 {
 			return
@@ -175,26 +175,24 @@ func cmsgAlign(l int) int { return (l + 7) &^ 7 }
 // datagram parses one datagram with sipgo's parser and hands it on, as
 // sipgo's own UDP reader does: CRLF keep-alives and empty datagrams are
 // skipped, an unparsable message is dropped and logged.
-func (t *Transport) datagram(s *Socket, socks []*Socket, data []byte, src netip.AddrPort, placed func()) {
+func (t *Transport) datagram(s *Socket, data []byte, src netip.AddrPort, placed func()) {
 	if len(data) <= 4 && len(bytes.Trim(data, "\r\n")) == 0 {
 		return
 	}
 	if len(bytes.Trim(data, "\x00")) == 0 {
 		return
 	}
-	srcStr := addrPortString(src)
 	msg, err := s.parser.ParseSIP(data)
 	if err != nil {
-		t.logMalformed(s.String(), srcStr, string(data), err.Error())
+		t.logMalformed(s.String(), addrPortString(src), string(data), err.Error())
 		return
 	}
-	msg.SetTransport("UDP")
-	msg.SetSource(srcStr)
-	t.receive(socks, msg, placed)
+	msg.SetTransport("UDP") // sipmsg's replies copy it
+	t.deliver(s, msg, src.Addr().Unmap().String(), int(src.Port()), placed)
 }
 
-// addrPortString is the source as sipgo writes it (host:port, IPv6 in
-// brackets, an IPv4-mapped address as IPv4).
+// addrPortString is a source as sipgo writes it (host:port, IPv6 in
+// brackets, an IPv4-mapped address as IPv4), for the log.
 func addrPortString(ap netip.AddrPort) string {
 	a := ap.Addr().Unmap()
 	if a.Is4() {
