@@ -332,7 +332,7 @@ class Target:
     def kind(self):
         return self._kind or ("kemigo" if self.name.startswith("kemigo") else "kamailio")
 
-    def start(self, kemigo, pprof_port=None, workers=None, script=None, tag=None):
+    def start(self, kemigo, pprof_port=None, workers=None, script=None, tag=None, env=None):
         tag = tag or self.name
         d = os.path.join(self.work, tag)
         os.makedirs(d, exist_ok=True)
@@ -375,7 +375,8 @@ class Target:
             if self.name == "kam-py":
                 cmd[3:3] = ["-A", "WITH_CFGPYTHON3"]
         self.cmd = cmd
-        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=d)
+        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=d,
+                                     env=dict(os.environ, **env) if env else None)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:

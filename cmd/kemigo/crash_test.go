@@ -37,6 +37,7 @@ func TestKemigoRunChild(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &args); err != nil {
 		t.Fatal(err)
 	}
+	execWithRuntimeSettings() // as main does for run
 	if err := cmdRun(args); err != nil {
 		os.Stderr.WriteString("kemigo: " + err.Error() + "\n")
 		os.Exit(1)

@@ -43,6 +43,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "run":
+		execWithRuntimeSettings()
 		err = cmdRun(os.Args[2:])
 	case "ctl":
 		err = cmdCtl(os.Args[2:])

@@ -3,6 +3,7 @@ package db
 import (
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestSQLitePragmas checks that every connection of a SQLite file has WAL,
@@ -55,5 +56,21 @@ func TestSQLiteMemoryAndErrors(t *testing.T) {
 	}
 	if got := (&DB{Dialect: Postgres}).Rebind("a = ? AND b = ?"); got != "a = $1 AND b = $2" {
 		t.Errorf("Rebind: %q", got)
+	}
+}
+
+// SQLite's queries run without a cancellable context (no watcher
+// goroutines per query); a server's are bounded by the timeout.
+func TestContext(t *testing.T) {
+	for _, tc := range []struct {
+		dialect  Dialect
+		deadline bool
+	}{{SQLite, false}, {Postgres, true}, {MySQL, true}} {
+		ctx, cancel := (&DB{Dialect: tc.dialect}).Context(time.Second)
+		_, has := ctx.Deadline()
+		if has != tc.deadline || (ctx.Done() != nil) != tc.deadline {
+			t.Errorf("%s: deadline %v, Done %v; want %v", tc.dialect, has, ctx.Done() != nil, tc.deadline)
+		}
+		cancel()
 	}
 }

@@ -236,7 +236,7 @@ func (m *Module) query(table, user, domain string, cols []string) ([]any, bool, 
 		q += " AND " + m.cfg.DomainColumn + " = ?"
 		args = append(args, domain)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
+	ctx, cancel := d.Context(queryTimeout)
 	defer cancel()
 	st, cached, err := m.stmt(ctx, d, d.Rebind(q))
 	if err != nil {

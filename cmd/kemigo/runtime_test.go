@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestRuntimeEnv(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     []string
+		want    []string
+		changed bool
+	}{
+		{"added", []string{"A=1"}, []string{"A=1", "GODEBUG=" + sysmonSetting}, true},
+		{"appended to GODEBUG", []string{"GODEBUG=madvdontneed=1", "B=2"},
+			[]string{"GODEBUG=madvdontneed=1," + sysmonSetting, "B=2"}, true},
+		{"empty GODEBUG", []string{"GODEBUG="}, []string{"GODEBUG=" + sysmonSetting}, true},
+		{"user's schedtrace kept", []string{"GODEBUG=gctrace=1,schedtrace=1000"}, []string{"GODEBUG=gctrace=1,schedtrace=1000"}, false},
+		{"opt out", []string{"KEMIGO_GO_SYSMON=default", "GODEBUG=x=1"}, []string{"KEMIGO_GO_SYSMON=default", "GODEBUG=x=1"}, false},
+		{"other value of the opt-out variable", []string{"KEMIGO_GO_SYSMON=1"}, []string{"KEMIGO_GO_SYSMON=1", "GODEBUG=" + sysmonSetting}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := append([]string(nil), tc.env...)
+			got, changed := runtimeEnv(in)
+			if changed != tc.changed || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("runtimeEnv(%q) = %q, %v; want %q, %v", tc.env, got, changed, tc.want, tc.changed)
+			}
+			if !reflect.DeepEqual(in, tc.env) {
+				t.Errorf("runtimeEnv changed its argument: %q", in)
+			}
+		})
+	}
+}
+
+func TestExecWithRuntimeSettingsChild(t *testing.T) {
+	if os.Getenv("KEMIGO_EXEC_CHILD") == "" {
+		t.Skip("helper for TestExecWithRuntimeSettings")
+	}
+	execWithRuntimeSettings()
+	os.Stdout.WriteString("\nGODEBUG=" + os.Getenv("GODEBUG") + "\n")
+	os.Exit(0)
+}
+
+// The process runs again (same PID, same arguments) with the setting, once.
+func TestExecWithRuntimeSettings(t *testing.T) {
+	for _, tc := range []struct{ env, want string }{
+		{"", "GODEBUG=gctrace=0," + sysmonSetting},
+		{"KEMIGO_GO_SYSMON=default", "GODEBUG=gctrace=0"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestExecWithRuntimeSettingsChild$")
+		cmd.Env = append(os.Environ(), "KEMIGO_EXEC_CHILD=1", "GODEBUG=gctrace=0", tc.env)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		var got []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "GODEBUG=") {
+				got = append(got, l)
+			}
+		}
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("with %q: child printed %q, want one %q", tc.env, got, tc.want)
+		}
+	}
+}
