@@ -83,6 +83,7 @@ def main():
                 t.register_uas(scen_dir)
             targets.append((v, t))
         cpu = {v["name"]: [] for v in variants}
+        rss = {v["name"]: [] for v in variants}
         for r in range(args.rounds):
             order = targets[r % len(targets):] + targets[:r % len(targets)]
             for v, t in order:
@@ -90,17 +91,18 @@ def main():
                 if st["failed"]:
                     run.log("  %s: %d failed calls in round %d (its CPU figure is still counted)" % (v["name"], st["failed"], r))
                 cpu[v["name"]].append(st["cpu_per_1000"])
+                rss[v["name"]].append(st["rss_kib"] / 1024.0)
     finally:
         for _, t in targets:
             t.stop()
     base = statistics.median(cpu[variants[0]["name"]])
-    print("\n%s at %d/s, %d rounds of %d s (CPU-s per 1000 calls; median, min-max; ratio of medians to %s)" % (
+    print("\n%s at %d/s, %d rounds of %d s (CPU-s per 1000 calls: median, min-max, ratio of medians to %s; peak RSS of the proxy's processes, MiB)" % (
         args.scenario, args.rate, args.rounds, args.step, variants[0]["name"]))
     for v in variants:
         xs = cpu[v["name"]]
         m = statistics.median(xs)
-        print("  %-16s %.4f  (%.4f-%.4f)  %.3fx  %s" % (v["name"], m, min(xs), max(xs), m / base,
-                                                      " ".join("%.4f" % x for x in xs)))
+        print("  %-16s %.4f  (%.4f-%.4f)  %.3fx  RSS %6.1f  %s" % (v["name"], m, min(xs), max(xs), m / base, max(rss[v["name"]]),
+                                                                  " ".join("%.4f" % x for x in xs)))
     print("raw:", os.path.relpath(work, run.ROOT))
 
 

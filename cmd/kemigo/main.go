@@ -135,6 +135,7 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
+	log.Debug().Int("gc_percent", setGCPercent(cfg.GCPercent)).Str("GODEBUG", os.Getenv("GODEBUG")).Msg("Go runtime")
 	stopPprof, err := startPprof(*pprofAddr, log)
 	if err != nil {
 		return err

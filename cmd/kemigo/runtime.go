@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -65,4 +66,16 @@ func execWithRuntimeSettings() {
 		return
 	}
 	_ = syscall.Exec("/proc/self/exe", os.Args, env)
+}
+
+// setGCPercent applies [core] gc_percent unless GOGC is in the
+// environment or pct is 0, and returns the percent in effect (-1: off).
+func setGCPercent(pct int) int {
+	if os.Getenv("GOGC") != "" || pct == 0 {
+		cur := debug.SetGCPercent(100)
+		debug.SetGCPercent(cur)
+		return cur
+	}
+	debug.SetGCPercent(pct)
+	return pct
 }

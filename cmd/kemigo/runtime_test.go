@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -67,5 +68,22 @@ func TestExecWithRuntimeSettings(t *testing.T) {
 		if len(got) != 1 || got[0] != tc.want {
 			t.Errorf("with %q: child printed %q, want one %q", tc.env, got, tc.want)
 		}
+	}
+}
+
+func TestSetGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	if got := setGCPercent(200); got != 200 || debug.SetGCPercent(200) != 200 {
+		t.Errorf("gc_percent 200: %d in effect", got)
+	}
+	debug.SetGCPercent(100)
+	if got := setGCPercent(0); got != 100 {
+		t.Errorf("gc_percent 0: %d in effect, want Go's 100", got)
+	}
+	t.Setenv("GOGC", "50")
+	debug.SetGCPercent(50) // as the runtime read it at start
+	if got := setGCPercent(200); got != 50 {
+		t.Errorf("GOGC=50 and gc_percent 200: %d in effect, want GOGC's 50", got)
 	}
 }

@@ -80,6 +80,12 @@ type Config struct {
 	// larger one absorbs a burst, e.g. after the host stalled the VM;
 	// 0 keeps the kernel's default.
 	MaxBuffer int `toml:"maxbuffer"`
+	// GCPercent is Go's GOGC: how far the heap grows over the live data
+	// before the next collection. 200 (default) halves the collections of
+	// Go's 100 for about 50 MiB more heap under a few hundred calls/s
+	// (bench/RESULTS.md, "GC"); 0 keeps Go's default; GOGC in the
+	// environment wins over both.
+	GCPercent int `toml:"gc_percent"`
 	// SendOnlyTo, when not empty, lists the networks (CIDR, or single
 	// addresses) kemigo may send to; any other destination, and any host
 	// name, is refused and logged. Tests and sandboxes set it to
@@ -126,6 +132,7 @@ func Default() Config {
 		// reader per worker drains the socket where Kamailio has one
 		// receiver process per child).
 		MaxBuffer: 1 << 20,
+		GCPercent: 200,
 		// Kamailio has no such limit (its parser is lazy); 256 is far above
 		// what real traffic carries (Via and Record-Route grow with the
 		// hops, bounded by Max-Forwards 70).
@@ -240,6 +247,9 @@ func (c *Config) Validate() error {
 	case "", "json", "console":
 	default:
 		return fmt.Errorf("log_format: %q is not json or console", c.LogFormat)
+	}
+	if c.GCPercent < 0 {
+		return fmt.Errorf("gc_percent: %d is negative", c.GCPercent)
 	}
 	if c.MaxBuffer < 0 {
 		return fmt.Errorf("maxbuffer: %d is negative", c.MaxBuffer)

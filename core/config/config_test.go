@@ -36,6 +36,7 @@ func TestErrors(t *testing.T) {
 		{"[app_python3]\nscript_style = \"lua\"", "script_style"},
 		{"workers = \"x\"", "workers"},
 		{"dispatch = \"threads\"", `dispatch: "threads" is not inline or queued`},
+		{"gc_percent = -1", `gc_percent: -1 is negative`},
 	} {
 		_, err := Parse(tc.text)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
