@@ -5,6 +5,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -202,7 +203,6 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // Capture. Route tests use it.
 func NewUnbound(listens []Listen, aliases []string, log zerolog.Logger, capture func(msg sip.Message, proto, host string, port int)) *Transport {
 	t := &Transport{log: log, layers: map[string]*sip.TransportLayer{}, Capture: capture}
-	t.bufPool.New = func() any { return new(strings.Builder) }
 	t.setAliases(aliases)
 	for _, l := range listens {
 		t.sockets = append(t.sockets, &Socket{Proto: l.Proto, IP: l.IP, Port: l.Port})
@@ -226,7 +226,6 @@ func (t *Transport) setAliases(aliases []string) {
 // sets up the connections kemigo opens to TLS destinations.
 func New(listens []Listen, aliases []string, tlsCfg TLSConfig, log zerolog.Logger) (*Transport, error) {
 	t := &Transport{log: log, layers: map[string]*sip.TransportLayer{}}
-	t.bufPool.New = func() any { return new(strings.Builder) }
 	t.streams.init()
 	t.setAliases(aliases)
 	var tlsClient *tls.Config
@@ -502,13 +501,51 @@ func (t *Transport) allowed(msg sip.Message, proto, host string, port int) error
 }
 
 // Serialize renders a message into a pooled builder.
-func (t *Transport) serialize(msg sip.Message) string {
-	b := t.bufPool.Get().(*strings.Builder)
+func (t *Transport) serialize(msg sip.Message) *bytes.Buffer {
+	b, _ := t.bufPool.Get().(*bytes.Buffer)
+	if b == nil {
+		b = new(bytes.Buffer)
+	}
 	b.Reset()
 	msg.StringWrite(b)
-	s := b.String()
-	t.bufPool.Put(b)
-	return s
+	return b
+}
+
+// release gives a buffer of serialize back once its bytes are written
+// (every write is synchronous); an outsized one goes to the GC.
+func (t *Transport) release(b *bytes.Buffer) {
+	if b.Cap() <= 64<<10 {
+		t.bufPool.Put(b)
+	}
+}
+
+// writeUDP sends msg from sock to host:port. An IP literal (the usual
+// case: a Via's received or a location's contact) is used as it is,
+// without formatting "host:port" and resolving it again.
+func (t *Transport) writeUDP(sock *Socket, msg sip.Message, host string, port int) error {
+	if port <= 0 || port > 65535 {
+		return fmt.Errorf("send to %s: bad port %d", host, port)
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		ua, rerr := net.ResolveUDPAddr("udp", sipmsg.JoinHostPort(host, port))
+		if rerr != nil {
+			return rerr
+		}
+		ip, _ = netip.AddrFromSlice(ua.IP)
+	}
+	b := t.serialize(msg)
+	_, err = sock.udp.WriteToUDPAddrPort(b.Bytes(), netip.AddrPortFrom(ip.Unmap(), uint16(port)))
+	t.release(b)
+	return err
+}
+
+// writeStream sends msg over an open stream connection.
+func (t *Transport) writeStream(c *streamConn, msg sip.Message) error {
+	b := t.serialize(msg)
+	err := c.send(b.Bytes())
+	t.release(b)
+	return err
 }
 
 // SendReply sends a reply to a request received by this transport
@@ -529,12 +566,7 @@ func (t *Transport) SendReply(m *sipmsg.Msg, res *sip.Response) error {
 		if err := t.allowed(res, m.Proto, host, port); err != nil {
 			return err
 		}
-		ua, err := net.ResolveUDPAddr("udp", sipmsg.JoinHostPort(host, port))
-		if err != nil {
-			return err
-		}
-		_, err = sock.udp.WriteTo([]byte(t.serialize(res)), ua)
-		return err
+		return t.writeUDP(sock, res, host, port)
 	}
 	if err := t.allowed(res, m.Proto, m.SrcIP, m.SrcPort); err != nil {
 		return err
@@ -542,7 +574,7 @@ func (t *Transport) SendReply(m *sipmsg.Msg, res *sip.Response) error {
 	// An accepted connection (also in the short while it stays open after
 	// sipgo gave up reading it), else one kemigo opened.
 	if c := t.streams.get(sock, m.SrcAddr()); c != nil {
-		return c.send([]byte(t.serialize(res)))
+		return t.writeStream(c, res)
 	}
 	conn, err := sock.layer.GetConnection(sock.Proto, m.SrcAddr())
 	if err != nil {
@@ -597,16 +629,11 @@ func (t *Transport) SendTo(msg sip.Message, proto, host string, port int) error 
 		return fmt.Errorf("no %s socket to send from", proto)
 	}
 	if sock.udp != nil {
-		ua, err := net.ResolveUDPAddr("udp", sipmsg.JoinHostPort(host, port))
-		if err != nil {
-			return err
-		}
-		_, err = sock.udp.WriteTo([]byte(t.serialize(msg)), ua)
-		return err
+		return t.writeUDP(sock, msg, host, port)
 	}
 	addr := sipmsg.JoinHostPort(host, port)
 	if c := t.streams.get(sock, addr); c != nil {
-		return c.send([]byte(t.serialize(msg)))
+		return t.writeStream(c, msg)
 	}
 	conn, err := sock.layer.GetConnection(sock.Proto, addr)
 	if err != nil || conn == nil {
