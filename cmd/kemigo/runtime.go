@@ -65,7 +65,14 @@ func execWithRuntimeSettings() {
 	if !changed {
 		return
 	}
-	_ = syscall.Exec("/proc/self/exe", os.Args, env)
+	// The binary's own path, so the process keeps its name (ps, top,
+	// systemd); /proc/self/exe when that path is gone (an upgrade
+	// replaced the file), which names the process "exe".
+	path, err := os.Executable()
+	if err != nil || strings.HasSuffix(path, " (deleted)") {
+		path = "/proc/self/exe"
+	}
+	_ = syscall.Exec(path, os.Args, env)
 }
 
 // setGCPercent applies [core] gc_percent unless GOGC is in the

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"runtime/debug"
 	"strings"
@@ -43,7 +44,8 @@ func TestExecWithRuntimeSettingsChild(t *testing.T) {
 		t.Skip("helper for TestExecWithRuntimeSettings")
 	}
 	execWithRuntimeSettings()
-	os.Stdout.WriteString("\nGODEBUG=" + os.Getenv("GODEBUG") + "\n")
+	comm, _ := os.ReadFile("/proc/self/comm")
+	os.Stdout.WriteString("\nGODEBUG=" + os.Getenv("GODEBUG") + "\ncomm=" + string(comm))
 	os.Exit(0)
 }
 
@@ -85,5 +87,23 @@ func TestSetGCPercent(t *testing.T) {
 	debug.SetGCPercent(50) // as the runtime read it at start
 	if got := setGCPercent(200); got != 50 {
 		t.Errorf("GOGC=50 and gc_percent 200: %d in effect, want GOGC's 50", got)
+	}
+}
+
+// The exec keeps the process's name (/proc/self/comm), which an exec of
+// /proc/self/exe would turn into "exe".
+func TestExecKeepsName(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestExecWithRuntimeSettingsChild$")
+	cmd.Env = append(os.Environ(), "KEMIGO_EXEC_CHILD=comm")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := filepath.Base(os.Args[0])
+	if len(want) > 15 {
+		want = want[:15] // TASK_COMM_LEN
+	}
+	if !strings.Contains(string(out), "\ncomm="+want+"\n") {
+		t.Errorf("child printed %q, want comm=%s", out, want)
 	}
 }
