@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/kemigo/kemigo/core/kemi"
 	"github.com/kemigo/kemigo/core/sipmsg"
@@ -144,4 +146,78 @@ func benchHandoff(b *testing.B, e *Engine, run func(job func(*Worker))) {
 			b.Fatalf("status %d %v", r.Status, r.Err)
 		}
 	})
+}
+
+// heavyScript's route is CPU-bound pure Python (about 1 ms on 3.13 here),
+// the route of the worker scaling check of bench/sip.
+const heavyScript = `import KSR
+
+def heavy(n):
+    acc = 0
+    for i in range(n):
+        acc = (acc * 31 + i) % 1000003
+    return acc
+
+class kamailio:
+    def ksr_request_route(self, msg):
+        heavy(20000)
+        return 1
+
+def mod_init():
+    return kamailio()
+`
+
+// BenchmarkWorkerScaling runs a CPU-heavy route on 1 and on 2 workers at
+// once, each worker on its own thread calling the route back to back; one
+// op is one route call, and calls/s is the engine's throughput. On Python
+// 3.12+ each worker's interpreter has its own GIL, so 2 workers should
+// give nearly twice the calls/s of one on 2 free cores; on 3.11 they
+// share one GIL. Without the SIP load generator on the same cores, this
+// is the parallelism of the engine alone (bench/sip measures the proxy).
+func BenchmarkWorkerScaling(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "heavy.py")
+	if err := os.WriteFile(path, []byte(heavyScript), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			e, err := New(Options{Script: path, Workers: workers}, zerolog.Nop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			ctxs := make([]*kemi.Ctx, workers)
+			for i := range ctxs {
+				e.Run(i, func(w *Worker) { ctxs[i] = benchCtx(b, w) })
+			}
+			var wg sync.WaitGroup
+			bad := make([]RouteResult, workers)
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < workers; i++ {
+				n := b.N / workers
+				if i < b.N%workers {
+					n++
+				}
+				wg.Add(1)
+				go e.Run(i, func(w *Worker) {
+					defer wg.Done()
+					for k := 0; k < n; k++ {
+						if r := w.CallRoute(ctxs[i], "ksr_request_route", ""); r.Status != RouteOK {
+							bad[i] = r
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			for i, r := range bad {
+				if r.Status != RouteOK && r.Err != nil {
+					b.Fatalf("worker %d: status %d %v", i, r.Status, r.Err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+		})
+	}
 }
