@@ -94,6 +94,10 @@ N_REG_USERS = 2000
 PASSWORD = "bench-secret"
 
 
+# --pin: the proxies on one CPU, SIPp on the other (empty: no pinning)
+PIN = {"proxy": [], "sipp": []}
+
+
 def log(*a):
     print(time.strftime("%H:%M:%S"), *a, flush=True)
 
@@ -374,6 +378,7 @@ class Target:
                    "-P", os.path.join(rundir, "kamailio.pid"), "-Y", rundir]
             if self.name == "kam-py":
                 cmd[3:3] = ["-A", "WITH_CFGPYTHON3"]
+        cmd = PIN["proxy"] + cmd
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=d,
                                      env=dict(os.environ, **env) if env else None)
@@ -393,12 +398,12 @@ class Target:
     def register_uas(self, scen_dir):
         """bob registers from the UAS port, then the UAS SIPp listens there."""
         d = os.path.join(self.work, self.name)
-        r = subprocess.run(["sipp", "-sf", os.path.join(scen_dir, "register.xml"), "-inf", os.path.join(self.work, "users-bob.csv"),
+        r = subprocess.run(PIN["sipp"] + ["sipp", "-sf", os.path.join(scen_dir, "register.xml"), "-inf", os.path.join(self.work, "users-bob.csv"),
                             "-m", "1", "-i", IP, "-p", str(self.uas_port), "%s:%d" % (IP, self.port), "-nostdin",
                             "-timeout", "10s", "-timeout_error"], cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if r.returncode != 0:
             raise RuntimeError("%s: REGISTER of the callee failed (sipp exit %d)" % (self.name, r.returncode))
-        self.uas = subprocess.Popen(["sipp", "-sf", os.path.join(scen_dir, "uas.xml"), "-i", IP, "-p", str(self.uas_port),
+        self.uas = subprocess.Popen(PIN["sipp"] + ["sipp", "-sf", os.path.join(scen_dir, "uas.xml"), "-i", IP, "-p", str(self.uas_port),
                                      "-nostdin", "-buff_size", "4194304"], cwd=d,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         time.sleep(0.3)
@@ -479,7 +484,7 @@ def run_step(t, scen, rate, dur, scen_dir, work, idx, keep_rtt=True):
     os.makedirs(d, exist_ok=True)
     # one client port per target: REGISTER contacts are updated, not added
     lport = t.port + 200
-    cmd = ["sipp", "-sf", os.path.join(scen_dir, sc["xml"]), "-m", str(n), "-r", str(rate), "-rp", "1000",
+    cmd = PIN["sipp"] + ["sipp", "-sf", os.path.join(scen_dir, sc["xml"]), "-m", str(n), "-r", str(rate), "-rp", "1000",
            "-l", str(max(200, rate * 4)), "-i", IP, "-p", str(lport), "%s:%d" % (IP, t.port), "-nostdin",
            "-timeout", "%ds" % (dur + 8), "-recv_timeout", "4000", "-buff_size", "4194304",
            # a late 180 after the 200 (Kamailio's parallel receivers) is not a failure
@@ -768,7 +773,11 @@ def write_results(info, results, prof, scal, args, work):
     w("| CPU | %s, %d cores (`nproc`; a shared VM: load average %s at start) |" % (info["cpu"], info["cores"], " ".join(info["loadavg_start"])))
     w("| kemigo | %s; %s |" % (info["kemigo"], info["go"]))
     w("| Kamailio | %s, app_python3 on Debian's Python 3.11 |" % info["kamailio"])
-    w("| SIPp | %s (load generator and UAS on the same 2 cores) |" % info["sipp"])
+    if info.get("pin"):
+        w("| SIPp | %s (load generator and UAS pinned to CPU %s; every proxy pinned to CPU %s: `--pin`) |" % (
+            info["sipp"], info["pin"][0], info["pin"][1]))
+    else:
+        w("| SIPp | %s (load generator and UAS on the same 2 cores) |" % info["sipp"])
     w("| workers | kemigo: %s; Kamailio: children=2 (UDP receivers) + 2 TCP, plus timer/ctl/rpc processes |" % results["kemigo_workers"])
     w("| steps | %d s each (%s), at most %d per target and scenario, interleaved across targets |\n" % (
         args.step, "quick mode" if args.quick else "full run", args.steps))
@@ -990,6 +999,8 @@ def main():
     ap.add_argument("--scaling-python", help="pyenv Python for the scaling check (default: newest >= 3.12)")
     ap.add_argument("--heavy-loop", type=int, default=60000, help="iterations of the CPU-heavy route's loop")
     ap.add_argument("--no-install", action="store_true")
+    ap.add_argument("--pin", metavar="SIPP_CPU,PROXY_CPU", help="pin SIPp and the proxies to separate CPUs (taskset), e.g. 0,1:"
+                    " each proxy gets one core, so the rates compare proxies and not the load generator")
     ap.add_argument("--profile-only", metavar="SCENARIO", help="only profile kemigo-py and kemigo-go under SCENARIO at --profile-rate")
     ap.add_argument("--profile-rate", type=int, default=200)
     ap.add_argument("--profile-secs", type=int, default=10)
@@ -1029,6 +1040,12 @@ def main():
             sys.exit("no pyenv Python %s with a shared libpython" % args.python)
     kemigo = args.kemigo or build_kemigo(work, prefix)
     info = machine_info(kemigo)
+    if args.pin:
+        cpus = args.pin.split(",")
+        if len(cpus) != 2 or not all(c.isdigit() for c in cpus):
+            sys.exit("--pin: want SIPP_CPU,PROXY_CPU, e.g. 0,1")
+        PIN["sipp"], PIN["proxy"] = ["taskset", "-c", cpus[0]], ["taskset", "-c", cpus[1]]
+        info["pin"] = cpus
     log("machine:", info["cpu"], "x", info["cores"], "|", info["kemigo"], "|", info["kamailio"], "| load", " ".join(info["loadavg_start"]))
     write_injection_files(work)
 

@@ -63,3 +63,20 @@ type CallFunc func(c *Ctx, route, param string) bool
 func (c *Ctx) Sub(m *sipmsg.Msg, route RouteType) *Ctx {
 	return &Ctx{Msg: m, Route: route, Worker: c.Worker, Log: c.Log, BranchIdx: c.BranchIdx, Tx: c.Tx, Call: c.Call}
 }
+
+// MsgLogger returns l with the worker and Call-ID of a message added to
+// every event it writes. They are added by a hook when an event is
+// written: a message whose callbacks log nothing costs two small
+// allocations, where l.With() copied a 500-byte context per message.
+func MsgLogger(l zerolog.Logger, worker int, callID string) zerolog.Logger {
+	return l.Hook(&msgFields{worker: worker, callID: callID})
+}
+
+type msgFields struct {
+	worker int
+	callID string
+}
+
+func (f *msgFields) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Int("worker", f.worker).Str("callid", f.callID)
+}

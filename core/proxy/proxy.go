@@ -247,7 +247,7 @@ func (p *Proxy) onMessage(m *sipmsg.Msg) {
 // Route runs the script for one received message on worker w.
 func (p *Proxy) Route(w *pybridge.Worker, m *sipmsg.Msg) {
 	c := &kemi.Ctx{Msg: m, Worker: w.State, BranchIdx: -1, Call: p.callFunc(w)}
-	c.Log = p.Log.With().Int("worker", w.ID).Str("callid", m.CallID()).Logger()
+	c.Log = kemi.MsgLogger(p.Log, w.ID, m.CallID())
 	if m.Req != nil {
 		c.Route = kemi.RouteRequest
 		r := p.run(w, c, "ksr_request_route", "")

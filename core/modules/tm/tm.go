@@ -343,5 +343,5 @@ func (tx *Tx) after(d time.Duration, fn func(call kemi.CallFunc, ws *kemi.Worker
 // ctx builds a context for a callback of this transaction.
 func (tx *Tx) ctx(msg *sipmsg.Msg, route kemi.RouteType, call kemi.CallFunc, ws *kemi.WorkerState, bidx int) *kemi.Ctx {
 	return &kemi.Ctx{Msg: msg, Route: route, Worker: ws, BranchIdx: bidx, Tx: tx, Call: call,
-		Log: tx.mod.log.With().Int("worker", tx.worker).Str("callid", tx.Req.CallID()).Logger()}
+		Log: kemi.MsgLogger(tx.mod.log, tx.worker, tx.Req.CallID())}
 }
