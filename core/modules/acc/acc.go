@@ -74,6 +74,7 @@ type extra struct {
 // in Kamailio.
 func New(cfg Config, opts ...Option) (*Module, error) {
 	m := &Module{cfg: cfg, clock: time.Now, log: zerolog.Nop()}
+	m.stmts.Max = maxStmts
 	m.queueSize = DefaultQueueSize
 	for _, o := range opts {
 		o(m)

@@ -1,6 +1,7 @@
 package acc
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kemigo/kemigo/core/db"
 	"github.com/rs/zerolog"
 )
 
@@ -44,7 +46,7 @@ const (
 	batchLinger = 20 * time.Millisecond
 	// maxStmts bounds the prepared INSERTs cached per module (table names
 	// with pseudo-variables may produce many); rows of further tables are
-	// written with a plain Exec.
+	// written with a plain Exec (db.Stmts).
 	maxStmts = 64
 )
 
@@ -79,13 +81,12 @@ type writer struct {
 	queueSize int
 	q         chan job
 	qmu       sync.RWMutex // held for reading while sending; Close takes it to close q
-	closed    atomic.Bool  // set under qmu; read without it by insertFor
+	closed    atomic.Bool  // set under qmu
 	started   atomic.Bool
 	startOnce sync.Once
 	done      chan struct{}
 
-	stmtMu sync.Mutex
-	stmts  map[string]*insertStmt // by table name
+	stmts db.Stmts // the prepared INSERTs, by query
 
 	nQueued, nWritten, nFailed, nFull atomic.Uint64
 }
@@ -112,29 +113,16 @@ type job struct {
 	done chan struct{}
 }
 
-// insertFor returns the INSERT of table, preparing it the first time (so a
-// missing table or column is reported to the caller). Prepared statements
-// are cached up to maxStmts tables.
+// insertFor returns the INSERT of table, prepared the first time (so a
+// missing table or column is reported to the caller) while the cache has
+// room and the module is open.
 func (m *Module) insertFor(table string) (*insertStmt, error) {
-	m.stmtMu.Lock()
-	defer m.stmtMu.Unlock()
-	if s := m.stmts[table]; s != nil {
-		return s, nil
-	}
 	q := m.insertQuery(table)
-	if m.closed.Load() || len(m.stmts) >= maxStmts {
-		return &insertStmt{table: table, query: q}, nil
-	}
-	st, err := m.db.Prepare(q)
+	st, err := m.stmts.Get(context.Background(), m.db, q)
 	if err != nil {
 		return nil, err
 	}
-	s := &insertStmt{table: table, query: q, stmt: st}
-	if m.stmts == nil {
-		m.stmts = map[string]*insertStmt{}
-	}
-	m.stmts[table] = s
-	return s, nil
+	return &insertStmt{table: table, query: q, stmt: st}, nil
 }
 
 // insertQuery is the INSERT statement of table (core columns, then the
@@ -283,7 +271,7 @@ func (m *Module) writeTx(rows []*dbRow) error {
 	if err != nil {
 		return err
 	}
-	var bound map[*insertStmt]*sql.Stmt
+	var bound map[*sql.Stmt]*sql.Stmt
 	for _, r := range rows {
 		if r.ins.stmt == nil {
 			if _, err := tx.Exec(r.ins.query, r.args...); err != nil {
@@ -292,13 +280,13 @@ func (m *Module) writeTx(rows []*dbRow) error {
 			}
 			continue
 		}
-		st := bound[r.ins]
+		st := bound[r.ins.stmt]
 		if st == nil {
 			if bound == nil {
-				bound = make(map[*insertStmt]*sql.Stmt, 2)
+				bound = make(map[*sql.Stmt]*sql.Stmt, 2)
 			}
 			st = tx.Stmt(r.ins.stmt) // closed with the transaction
-			bound[r.ins] = st
+			bound[r.ins.stmt] = st
 		}
 		if _, err := st.Exec(r.args...); err != nil {
 			tx.Rollback()
@@ -370,13 +358,6 @@ func (m *Module) closeWriter() {
 		<-m.done
 	}
 	m.qmu.Lock() // no synchronous insert is using a statement
-	m.stmtMu.Lock()
-	for t, s := range m.stmts {
-		if s.stmt != nil {
-			s.stmt.Close()
-		}
-		delete(m.stmts, t)
-	}
-	m.stmtMu.Unlock()
+	m.stmts.Close()
 	m.qmu.Unlock()
 }

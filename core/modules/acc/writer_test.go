@@ -3,6 +3,7 @@ package acc
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -167,9 +168,10 @@ func TestUncachedStatements(t *testing.T) {
 	cfg := baseCfg()
 	cfg.LogExtra = ""
 	e := setup(t, cfg, true)
-	e.m.stmts = map[string]*insertStmt{}
 	for i := 0; i < maxStmts; i++ { // the cache is full: acc's INSERT is not prepared
-		e.m.stmts[fmt.Sprintf("t%d", i)] = &insertStmt{}
+		if _, err := e.m.stmts.Get(context.Background(), e.m.db, fmt.Sprintf("SELECT %d", i)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e.c.Msg = request("INVITE", "")
 	stallWriter(e.m)
@@ -182,8 +184,8 @@ func TestUncachedStatements(t *testing.T) {
 	if got := reasonsOf(e.rows(t, "acc")); strings.Join(got, ",") != "a,b" {
 		t.Fatalf("rows %q", got)
 	}
-	if e.m.stmts["acc"] != nil {
-		t.Fatal("statement cached beyond maxStmts")
+	if n := e.m.stmts.Len(); n != maxStmts {
+		t.Fatalf("%d statements cached, want the bound %d", n, maxStmts)
 	}
 	if err := e.m.Close(); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@
 package auth_db
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -71,38 +70,9 @@ type Module struct {
 
 	// stmts holds the prepared credential queries of conn, by query text
 	// (a few: one per table and column set): preparing the SELECT again
-	// for every request was a tenth of a REGISTER's CPU on SQLite.
-	stmtMu sync.Mutex
-	stmtDB *db.DB
-	stmts  map[string]*sql.Stmt
-}
-
-// maxStmts bounds the prepared queries kept (table names come from the
-// script; past this, queries are prepared for each use).
-const maxStmts = 32
-
-// stmt returns the prepared statement of q on d, preparing it once.
-func (m *Module) stmt(ctx context.Context, d *db.DB, q string) (*sql.Stmt, bool, error) {
-	m.stmtMu.Lock()
-	defer m.stmtMu.Unlock()
-	if m.stmtDB != d {
-		for _, st := range m.stmts {
-			_ = st.Close()
-		}
-		m.stmtDB, m.stmts = d, map[string]*sql.Stmt{}
-	}
-	if st := m.stmts[q]; st != nil {
-		return st, true, nil
-	}
-	st, err := d.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, false, err
-	}
-	if len(m.stmts) >= maxStmts {
-		return st, false, nil
-	}
-	m.stmts[q] = st
-	return st, true, nil
+	// for every request was a tenth of a REGISTER's CPU on SQLite. Table
+	// names come from the script, hence the bound.
+	stmts db.Stmts
 }
 
 // New builds the module on top of the auth module. The database is
@@ -111,7 +81,7 @@ func New(cfg Config, a *auth.Module, opts ...Option) (*Module, error) {
 	if a == nil {
 		return nil, errors.New("auth_db: the auth module is required")
 	}
-	m := &Module{cfg: cfg, auth: a, log: zerolog.Nop()}
+	m := &Module{cfg: cfg, auth: a, log: zerolog.Nop(), stmts: db.Stmts{Max: 32}}
 	for _, o := range opts {
 		o(m)
 	}
@@ -184,12 +154,7 @@ func (m *Module) Close() error {
 	if m.conn == nil || m.shared {
 		return nil
 	}
-	m.stmtMu.Lock()
-	for _, st := range m.stmts {
-		_ = st.Close()
-	}
-	m.stmtDB, m.stmts = nil, nil
-	m.stmtMu.Unlock()
+	m.stmts.Reset()
 	err := m.conn.Close()
 	m.conn = nil
 	return err
@@ -238,14 +203,17 @@ func (m *Module) query(table, user, domain string, cols []string) ([]any, bool, 
 	}
 	ctx, cancel := d.Context(queryTimeout)
 	defer cancel()
-	st, cached, err := m.stmt(ctx, d, d.Rebind(q))
+	q = d.Rebind(q)
+	st, err := m.stmts.Get(ctx, d, q)
 	if err != nil {
 		return nil, false, err
 	}
-	if !cached {
-		defer st.Close()
+	var rows *sql.Rows
+	if st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = d.QueryContext(ctx, q, args...)
 	}
-	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, false, err
 	}
