@@ -70,6 +70,8 @@ def main():
         prefix = None
         if args.python:
             prefix = next((d for v, d in run.pyenv_pythons() if v.startswith(args.python)), None)
+            if not prefix:
+                sys.exit("no pyenv Python %s with a shared libpython" % args.python)
         default_bin = run.build_kemigo(work, prefix)
     variants = [parse_variant(v, default_bin) for v in args.variant]
     run.write_injection_files(work)

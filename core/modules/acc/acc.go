@@ -135,6 +135,13 @@ func New(cfg Config, opts ...Option) (*Module, error) {
 	}
 	if m.db == nil {
 		m.cfg.DBFlag, m.cfg.DBMissedFlag = -1, -1
+	} else {
+		m.queries = map[string]string{}
+		for _, t := range []string{m.cfg.DBTableAcc, m.cfg.DBTableMissedCalls} {
+			if isIdent(t) {
+				m.queries[t] = m.insertQuery(t)
+			}
+		}
 	}
 	return m, nil
 }

@@ -87,6 +87,10 @@ type writer struct {
 	done      chan struct{}
 
 	stmts db.Stmts // the prepared INSERTs, by query
+	// queries is the INSERT text of the configured tables (acc,
+	// missed_calls), built once in New: a row of another table (a name
+	// with pseudo-variables) builds its own.
+	queries map[string]string
 
 	nQueued, nWritten, nFailed, nFull atomic.Uint64
 }
@@ -101,7 +105,7 @@ type insertStmt struct {
 // dbRow is one row to write: its values are plain Go values, read from
 // the message by the caller.
 type dbRow struct {
-	ins  *insertStmt
+	ins  insertStmt
 	args []any
 	log  zerolog.Logger // the caller's, for a row that cannot be written
 }
@@ -116,13 +120,16 @@ type job struct {
 // insertFor returns the INSERT of table, prepared the first time (so a
 // missing table or column is reported to the caller) while the cache has
 // room and the module is open.
-func (m *Module) insertFor(table string) (*insertStmt, error) {
-	q := m.insertQuery(table)
+func (m *Module) insertFor(table string) (insertStmt, error) {
+	q, ok := m.queries[table]
+	if !ok {
+		q = m.insertQuery(table)
+	}
 	st, err := m.stmts.Get(context.Background(), m.db, q)
 	if err != nil {
-		return nil, err
+		return insertStmt{}, err
 	}
-	return &insertStmt{table: table, query: q, stmt: st}, nil
+	return insertStmt{table: table, query: q, stmt: st}, nil
 }
 
 // insertQuery is the INSERT statement of table (core columns, then the

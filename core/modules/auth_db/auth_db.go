@@ -70,10 +70,13 @@ type Module struct {
 
 	// stmts holds the prepared credential queries of conn, by query text
 	// (a few: one per table and column set): preparing the SELECT again
-	// for every request was a tenth of a REGISTER's CPU on SQLite. Table
-	// names come from the script, hence the bound.
+	// for every request was a tenth of a REGISTER's CPU on SQLite.
 	stmts db.Stmts
 }
+
+// maxStmts bounds the prepared queries kept (table names come from the
+// script; past this, queries run unprepared).
+const maxStmts = 32
 
 // New builds the module on top of the auth module. The database is
 // opened on first use. It fails on a malformed load_credentials.
@@ -81,7 +84,7 @@ func New(cfg Config, a *auth.Module, opts ...Option) (*Module, error) {
 	if a == nil {
 		return nil, errors.New("auth_db: the auth module is required")
 	}
-	m := &Module{cfg: cfg, auth: a, log: zerolog.Nop(), stmts: db.Stmts{Max: 32}}
+	m := &Module{cfg: cfg, auth: a, log: zerolog.Nop(), stmts: db.Stmts{Max: maxStmts}}
 	for _, o := range opts {
 		o(m)
 	}
